@@ -1,0 +1,28 @@
+from django.conf import settings
+
+from config.errors import json_error
+
+
+class RequestBodyLimitMiddleware:
+    """Answer 413 for a declared body over API_MAX_BODY_BYTES, before reading it.
+
+    Bodies without Content-Length (chunked) are still bounded by Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE when read, which the API error handler turns into 413.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.limit = settings.API_MAX_BODY_BYTES
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error("bad_request", "Content-Length is not a number.", 400)
+        if length > self.limit:
+            return json_error(
+                "payload_too_large",
+                f"Request body is {length} bytes; the limit is {self.limit} bytes.",
+                413,
+            )
+        return self.get_response(request)

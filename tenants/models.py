@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from tenants.scope import TenantScopeError, current_tenant_id, is_all_tenants
+
+
+class Tier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    GREEN = "green", "Green"
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.STANDARD)
+    # Grid zone in Electricity Maps' naming: GB, DE, FR, US-CAL-CISO, ...
+    grid_zone = models.CharField(
+        max_length=32,
+        validators=[RegexValidator(r"^[A-Z]{2}(-[A-Z0-9]+)*$", "Zone ids look like GB, DE or US-CAL-CISO.")],
+    )
+    currency = models.CharField(
+        max_length=3, default="EUR", validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, e.g. EUR.")]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tier__in=Tier.values), name="tenant_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    pass
+
+
+class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
+    """Default manager of tenant-owned models: fails closed without a tenant in scope."""
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        tenant_id = current_tenant_id()
+        if tenant_id is not None:
+            return qs.filter(tenant_id=tenant_id)
+        if is_all_tenants():
+            raise TenantScopeError(
+                f"{self.model.__name__}.objects inside all_tenants_scope(): use {self.model.__name__}.all_tenants"
+            )
+        raise TenantScopeError(
+            f"{self.model.__name__}.objects used with no tenant in scope; wrap the call in tenant_scope()"
+        )
+
+
+class TenantOwnedModel(models.Model):
+    """Base class of every tenant-owned table (row-level security applies to each)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantScopedManager()
+    all_tenants = models.Manager()  # explicit cross-tenant escape hatch for jobs and admin
+
+    class Meta:
+        abstract = True
+        base_manager_name = "all_tenants"
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(TenantOwnedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant"),
+        ]
+
+
+class Scope(models.TextChoices):
+    PREDICT = "predict", "Run predictions"
+    BATCHES = "batches", "Submit and read batch jobs"
+    USAGE = "usage", "Read usage, invoices and reports"
+    ADMIN = "admin", "Manage API keys and account settings"
+
+
+class ApiKey(TenantOwnedModel):
+    # "gt_live_<lookup id>": shown in lists; the secret part is never stored.
+    prefix = models.CharField(max_length=40)
+    lookup_id = models.CharField(max_length=16, unique=True)
+    secret_sha256 = models.CharField(max_length=64)  # hex SHA-256 of the whole key
+    name = models.CharField(max_length=100, blank=True, default="")
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.prefix
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

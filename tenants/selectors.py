@@ -1,0 +1,48 @@
+"""Reads for tenants and API keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from tenants import keys
+from tenants.models import ApiKey, Tenant
+from tenants.scope import all_tenants_scope
+
+# last_used_at is a hint for humans; writing it on every request would cost a
+# database round trip per prediction, so it is refreshed at most once a minute.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key for a raw key string, with its tenant loaded, or None.
+
+    Malformed keys and bad checksums are rejected before any database access. The
+    row look-up is cross-tenant by nature (the key is what names the tenant).
+    """
+    parsed = keys.parse(raw_key)
+    if parsed is None:
+        return None
+    with all_tenants_scope():
+        api_key = (
+            ApiKey.all_tenants.select_related("tenant")
+            .filter(lookup_id=parsed.lookup_id, revoked_at__isnull=True)
+            .first()
+        )
+        if api_key is None or not keys.matches(raw_key, api_key.secret_sha256):
+            return None
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.all_tenants.filter(id=api_key.id).update(last_used_at=now)
+            api_key.last_used_at = now
+    return api_key
+
+
+def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(tenant=tenant).order_by("-created_at", "-id")
+
+
+def tenant_get_by_slug(*, slug: str) -> Tenant | None:
+    return Tenant.objects.filter(slug=slug).first()

@@ -1,0 +1,89 @@
+"""Writes for tenants, memberships and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tenants import keys
+from tenants.models import ApiKey, Membership, Role, Scope, Tenant, Tier
+from tenants.scope import tenant_scope
+
+
+class TenantError(ValueError):
+    """Invalid tenant input; the message is safe to show to the user."""
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+def tenant_create(*, slug: str, name: str = "", grid_zone: str = "GB", tier: str = Tier.STANDARD,
+                  currency: str = "EUR") -> Tenant:
+    """Create a tenant. Raises TenantError for a taken slug or an invalid field."""
+    from django.core.exceptions import ValidationError
+
+    if slugify(slug) != slug:
+        raise TenantError(f"slug {slug!r} must be lowercase letters, digits and hyphens")
+    tenant = Tenant(slug=slug, name=name or slug, grid_zone=grid_zone, tier=tier, currency=currency)
+    try:
+        tenant.full_clean()
+    except ValidationError as exc:
+        raise TenantError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError:
+        raise TenantError(f"a tenant with slug {slug!r} already exists") from None
+    return tenant
+
+
+def membership_set(*, tenant: Tenant, user, role: str = Role.VIEWER) -> Membership:
+    if role not in Role.values:
+        raise TenantError(f"role must be one of {', '.join(Role.values)}")
+    with tenant_scope(tenant.id):
+        membership, _ = Membership.objects.update_or_create(tenant=tenant, user=user, defaults={"role": role})
+    return membership
+
+
+def parse_scopes(values: list[str] | None) -> list[str]:
+    """Validate requested scopes; None or empty means every scope."""
+    if not values:
+        return list(Scope.values)
+    unknown = sorted(set(values) - set(Scope.values))
+    if unknown:
+        raise TenantError(f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(Scope.values)}")
+    return sorted(set(values), key=Scope.values.index)
+
+
+def api_key_create(*, tenant: Tenant, scopes: list[str] | None = None, name: str = "",
+                   created_by: str = "") -> CreatedKey:
+    scopes = parse_scopes(scopes)
+    new = keys.generate(settings.API_KEY_ENVIRONMENT)
+    with tenant_scope(tenant.id):
+        api_key = ApiKey.objects.create(
+            tenant=tenant,
+            prefix=new.prefix,
+            lookup_id=new.lookup_id,
+            secret_sha256=new.sha256,
+            name=name[:100],
+            scopes=scopes,
+            created_by=created_by[:150],
+        )
+    return CreatedKey(api_key=api_key, raw_key=new.raw)
+
+
+def api_key_revoke(*, tenant: Tenant, key_id: int) -> ApiKey:
+    """Revoke a tenant's key. Raises ApiKey.DoesNotExist for another tenant's key."""
+    with tenant_scope(tenant.id):
+        api_key = ApiKey.objects.select_for_update().get(id=key_id)
+        if api_key.revoked_at is None:
+            api_key.revoked_at = timezone.now()
+            api_key.save(update_fields=["revoked_at"])
+    return api_key
