@@ -114,3 +114,16 @@ class ApiKey(TenantOwnedModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class TierChange(TenantOwnedModel):
+    """Every tier switch, who made it and when; billing prorates a period by these."""
+
+    from_tier = models.CharField(max_length=16, choices=Tier.choices)
+    to_tier = models.CharField(max_length=16, choices=Tier.choices)
+    effective_at = models.DateTimeField()
+    changed_by = models.CharField(max_length=150)  # username, "cli" or "api:<key prefix>"
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["effective_at", "id"]
+        indexes = [models.Index(fields=["tenant", "effective_at"], name="tierchange_tenant_at")]

@@ -46,3 +46,24 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
 
 def tenant_get_by_slug(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
+
+
+def tier_history(*, tenant: Tenant, start, end) -> list[tuple]:
+    """[(from, to, tier)] covering the half-open [start, end) as the tier changed within it."""
+    from tenants.models import TierChange
+
+    changes = list(TierChange.objects.filter(tenant=tenant, effective_at__lt=end).order_by("effective_at", "id"))
+    before = [c for c in changes if c.effective_at <= start]
+    inside = [c for c in changes if c.effective_at > start]
+    if before:
+        tier = before[-1].to_tier
+    elif inside:
+        tier = inside[0].from_tier
+    else:
+        tier = tenant.tier
+    spans, cursor = [], start
+    for change in inside:
+        spans.append((cursor, change.effective_at, tier))
+        cursor, tier = change.effective_at, change.to_tier
+    spans.append((cursor, end, tier))
+    return [s for s in spans if s[0] < s[1]]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants import keys
-from tenants.models import ApiKey, Membership, Role, Scope, Tenant, Tier
+from tenants.models import ApiKey, Membership, Role, Scope, Tenant, Tier, TierChange
 from tenants.scope import tenant_scope
 
 
@@ -87,3 +87,24 @@ def api_key_revoke(*, tenant: Tenant, key_id: int) -> ApiKey:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+def tenant_change_tier(*, tenant: Tenant, tier: str, changed_by: str, at=None) -> TierChange | None:
+    """Switch a tenant's tier now (or at `at`) and record it. Returns None if unchanged.
+
+    Raises TenantError for an unknown tier.
+    """
+    if tier not in Tier.values:
+        raise TenantError(f"tier must be one of {', '.join(Tier.values)}")
+    with tenant_scope(tenant.id):
+        locked = Tenant.objects.select_for_update().get(id=tenant.id)
+        if locked.tier == tier:
+            return None
+        change = TierChange.objects.create(
+            tenant=locked, from_tier=locked.tier, to_tier=tier, effective_at=at or timezone.now(),
+            changed_by=changed_by[:150],
+        )
+        locked.tier = tier
+        locked.save(update_fields=["tier"])
+    tenant.tier = tier
+    return change
