@@ -164,3 +164,55 @@ def api_client_for(make_key):
         return client
 
     return make
+
+
+@pytest.fixture
+def make_variant(db):
+    """A registered model variant (with a tiny placeholder artifact row) for ledger tests."""
+    from decimal import Decimal
+
+    from inference.models import ModelArtifact, ModelFamily, ModelVariant, ModelVersion
+
+    def make(family="digits-classifier", name="baseline", technique="baseline", accuracy="0.980000",
+             energy_per_1k_uj=1_000_000, floor="0.950000", make_default=None):
+        fam, _ = ModelFamily.objects.get_or_create(name=family, defaults={"accuracy_floor": Decimal(floor)})
+        version, _ = ModelVersion.objects.get_or_create(
+            family=fam, version=1,
+            defaults=dict(dataset_name="sklearn-digits", dataset_version="test", dataset_sha256="0" * 64,
+                          train_rows=1347, eval_rows=450))
+        n = next(_counter)
+        artifact = ModelArtifact.objects.create(sha256=f"{n:064x}", size_bytes=1, path=f"models/test/{n}.onnx")
+        variant = ModelVariant.objects.create(
+            version=version, name=name, technique=technique, artifact=artifact,
+            input_schema={"name": "input", "dtype": "float32", "shape": [None, 64]},
+            output_schema={"name": "label", "dtype": "int64"}, accuracy=Decimal(accuracy),
+            energy_per_1k_uj=energy_per_1k_uj, energy_method="cpu-model: test", profile_batch_size=32,
+            latency_p50_us=100, latency_p95_us=150)
+        if make_default or (make_default is None and fam.default_variant_id is None):
+            fam.default_variant = variant
+            fam.save(update_fields=["default_variant"])
+        return variant
+
+    return make
+
+
+@pytest.fixture
+def add_usage(db):
+    """Write one ledger row (tests of readers: rating, reports, usage API)."""
+    from decimal import Decimal
+
+    from inference.models import UsageHour
+    from tenants.scope import tenant_scope
+
+    def add(tenant, variant, hour, *, mode="standard", source="online", predictions=1000, requests=None,
+            energy_uj=3_600_000, co2e_ug=200_000, cpu_us=None, intensity="200", embodied_co2e_ug=0):
+        with tenant_scope(tenant.id):
+            return UsageHour.objects.create(
+                tenant=tenant, hour=hour, variant=variant, mode=mode, source=source,
+                energy_method="cpu-model: test", predictions=predictions,
+                requests=predictions if requests is None else requests,
+                cpu_us=cpu_us if cpu_us is not None else energy_uj // 5, inference_cpu_us=0,
+                energy_uj=energy_uj, co2e_ug=co2e_ug, embodied_co2e_ug=embodied_co2e_ug,
+                intensity_g_per_kwh=Decimal(intensity), intensity_source="test")
+
+    return add
