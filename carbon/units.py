@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-UJ_PER_KWH = 3_600_000_000  # 1 kWh = 3.6e6 J = 3.6e9 uJ
+UJ_PER_KWH = 3_600_000_000_000  # 1 kWh = 3.6e6 J = 3.6e12 uJ
 UJ_PER_J = 1_000_000
 UG_PER_G = 1_000_000
 
@@ -29,9 +29,9 @@ def cpu_energy_uj(*, cpu_us: int, watts_per_core: Decimal, pue: Decimal) -> int:
 def co2e_ug(*, energy_uj: int, g_per_kwh: Decimal) -> int:
     """Operational emissions of an energy at a grid intensity: E x I.
 
-    ug = uJ / 3.6e9 (kWh) x g/kWh x 1e6 (ug/g) = uJ x g/kWh / 3600.
+    ug = uJ / 3.6e12 (kWh) x g/kWh x 1e6 (ug/g) = uJ x g/kWh / 3.6e6.
     """
-    return _to_int(Decimal(energy_uj) * Decimal(g_per_kwh) / Decimal(3600))
+    return _to_int(Decimal(energy_uj) * Decimal(g_per_kwh) / Decimal(3_600_000))
 
 
 def embodied_ug(*, cpu_us: int, ug_per_cpu_second: Decimal) -> int:

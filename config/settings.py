@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+VAR_DIR = BASE_DIR / "var"  # runtime data of the embedded demo (gitignored)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "inference.middleware.MeteringClockMiddleware",  # first: whole-request CPU time
     "config.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -56,7 +57,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+ROOT_URLCONF = env.str("DJANGO_ROOT_URLCONF", default="config.urls")  # bench/ adds routes
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -145,6 +146,25 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 API_KEY_ENVIRONMENT = env.str("API_KEY_ENVIRONMENT", default="live")
+# Seconds an authenticated key stays cached per process (revocation reaches other
+# processes within this time). 0 disables the cache.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
+
+# --- Inference and metering -------------------------------------------------------------
+ONNX_INTRA_OP_THREADS = env.int("ONNX_INTRA_OP_THREADS", default=1)
+ONNX_INTER_OP_THREADS = env.int("ONNX_INTER_OP_THREADS", default=1)
+PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
+# Power model (inference/energy.py): watts per busy core; unset = RAPL, else CodeCarbon's table.
+ENERGY_CPU_WATTS_PER_CORE = env.str("ENERGY_CPU_WATTS_PER_CORE", default="")
+ENERGY_PUE = env.str("ENERGY_PUE", default="1.2")
+# SCI's M term per CPU-second, in micrograms CO2e: a 1,200 kgCO2e server (embodied) over a
+# 4-year life and 64 cores is 1.2e9 ug / (4 x 365 x 86,400 s) / 64 = 149 ug per core-second.
+EMBODIED_UG_PER_CPU_SECOND = env.str("EMBODIED_UG_PER_CPU_SECOND", default="149")
+METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(VAR_DIR / "metering"))
+METERING_FLUSH_SECONDS = env.float("METERING_FLUSH_SECONDS", default=1.0)
+METERING_FSYNC = env.bool("METERING_FSYNC", default=False)
+# Benchmarks only: lets bench/serving.py switch metering off per request on one server.
+METERING_BENCH_TOGGLE = env.bool("METERING_BENCH_TOGGLE", default=False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],

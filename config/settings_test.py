@@ -22,6 +22,10 @@ assert DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "tests
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["OPTIONS"].pop("assume_role", None)
 
+# The flusher thread's own connection cannot see a test's uncommitted rows: tests flush
+# explicitly with inference.metering.usage_flush(); spools go to a per-run directory.
+METERING_FLUSH_SECONDS = 3600.0
+METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(BASE_DIR / "var" / "test-metering" / str(os.getpid())))  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users only
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

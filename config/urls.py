@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[],
                                                     permission_classes=[]), name="api-docs"),
     path("v1/", include("tenants.urls")),
+    path("v1/", include("inference.urls")),
 ]
 
 handler400 = "config.errors.handler400"

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import models
 
+from carbon import units
 from tenants.models import TenantOwnedModel
 
 
@@ -122,8 +123,7 @@ class ModelVariant(models.Model):
         """Accuracy bought per kWh of inference energy for 1,000 predictions."""
         if not self.energy_per_1k_uj:
             return None
-        kwh = Decimal(self.energy_per_1k_uj) / Decimal(3_600_000_000)
-        return (self.accuracy / kwh).quantize(Decimal("1"))
+        return (self.accuracy / units.uj_to_kwh(self.energy_per_1k_uj)).quantize(Decimal("1"))
 
 
 class TrainingRun(models.Model):
@@ -197,3 +197,15 @@ class UsageHour(TenantOwnedModel):
                                    name="usagehour_non_negative"),
         ]
         indexes = [models.Index(fields=["tenant", "hour"], name="usagehour_tenant_hour")]
+
+
+class MeterSpoolCheckpoint(models.Model):
+    """How far a metering spool file has been added to the ledger (see inference/metering.py).
+
+    Updated in the same transaction as the ledger increments it covers, so a spool line
+    is counted exactly once whatever crashes in between.
+    """
+
+    spool_name = models.CharField(max_length=200, unique=True)
+    offset = models.BigIntegerField(default=0)  # bytes of the spool file already counted
+    updated_at = models.DateTimeField(auto_now=True)

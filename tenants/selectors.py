@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+
+from django.conf import settings
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -16,6 +19,16 @@ from tenants.scope import all_tenants_scope
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+# Authenticated keys are cached in-process for a few seconds so the prediction hot path
+# needs no database round trip. Revoking in this process takes effect at once; other
+# processes see it within API_KEY_CACHE_SECONDS (docs/operations.md).
+_key_cache: dict[str, tuple[float, ApiKey]] = {}
+
+
+def api_key_cache_clear() -> None:
+    _key_cache.clear()
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key for a raw key string, with its tenant loaded, or None.
 
@@ -25,10 +38,25 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     parsed = keys.parse(raw_key)
     if parsed is None:
         return None
+    ttl = settings.API_KEY_CACHE_SECONDS
+    if ttl:
+        cached = _key_cache.get(raw_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+    api_key = _api_key_lookup(raw_key=raw_key, lookup_id=parsed.lookup_id)
+    if ttl and api_key is not None:
+        if len(_key_cache) > 10_000:
+            _key_cache.clear()
+        _key_cache[raw_key] = (time.monotonic() + ttl, api_key)
+    return api_key
+
+
+def _api_key_lookup(*, raw_key: str, lookup_id: str) -> ApiKey | None:
+    parsed_lookup = lookup_id
     with all_tenants_scope():
         api_key = (
             ApiKey.all_tenants.select_related("tenant")
-            .filter(lookup_id=parsed.lookup_id, revoked_at__isnull=True)
+            .filter(lookup_id=parsed_lookup, revoked_at__isnull=True)
             .first()
         )
         if api_key is None or not keys.matches(raw_key, api_key.secret_sha256):

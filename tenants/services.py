@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from tenants import keys
 from tenants.models import ApiKey, Membership, Role, Scope, Tenant, Tier, TierChange
 from tenants.scope import tenant_scope
+from tenants.selectors import api_key_cache_clear
 
 
 class TenantError(ValueError):
@@ -86,6 +87,7 @@ def api_key_revoke(*, tenant: Tenant, key_id: int) -> ApiKey:
         if api_key.revoked_at is None:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at"])
+    api_key_cache_clear()
     return api_key
 
 

@@ -127,6 +127,21 @@ def celery_worker(transactional_db, tmp_path, settings):
         app.conf.task_default_queue = "celery"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Per-process caches and the usage meter start empty in every test."""
+    from inference import emissions, routing
+    from inference.metering import meter_discard
+    from tenants.selectors import api_key_cache_clear
+
+    api_key_cache_clear()
+    routing.routes_cache_clear()
+    emissions._cache.clear()
+    yield
+    meter_discard()
+    api_key_cache_clear()
+
+
 # --- data factories -------------------------------------------------------------------
 
 _counter = iter(range(1, 10**9))

@@ -1,0 +1,166 @@
+"""Serving benchmark: the metered predict endpoint vs the same endpoint unmetered vs a
+plain DRF APIView doing the same inference without metering.
+
+All three run on one gunicorn server (2 sync workers, like production's per-core
+workers) in one run, in interleaved rounds, so the ratios compare like with like on a
+noisy shared machine. Clients are separate processes on 127.0.0.1.
+
+    .venv/bin/python bench/serving.py [--seconds 4] [--rounds 3] [--clients 16] [--rows 1]
+
+Uses DATABASE_URL if set, else the embedded demo's SQLite database (running
+migrate + demo_setup first). Last line: JSON with metered_unmetered_ratio,
+vs_plain_drf_ratio and p99_ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
+       0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+VARIANTS = {
+    "metered": ("/v1/models/digits-classifier/predict", {}),
+    "unmetered": ("/v1/models/digits-classifier/predict", {"X-Bench-Unmetered": "1"}),
+    "plain_drf": ("/bench/plain-drf/digits-classifier/predict", {}),
+}
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_DEBUG", "1")
+    env.update(METERING_BENCH_TOGGLE="1", DJANGO_ROOT_URLCONF="bench.bench_urls", PYTHONPATH=str(ROOT),
+               DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING")
+    return env
+
+
+def _prepare(env: dict) -> str:
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
+    out = subprocess.run([*manage, "demo_setup"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _client(port: int, path: str, headers: dict, body: bytes, seconds: float, out: mp.Queue) -> None:
+    latencies, errors = [], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors += 1
+        except OSError:
+            errors += 1
+        finally:
+            conn.close()
+        latencies.append(time.perf_counter() - t0)
+    out.put((latencies, errors))
+
+
+def _round(port: int, variant: str, key: str, clients: int, seconds: float, rows: int) -> dict:
+    path, extra = VARIANTS[variant]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", **extra}
+    body = json.dumps({"inputs": [ROW] * rows, "mode": "standard"}).encode()
+    queue: mp.Queue = mp.Queue()
+    procs = [mp.Process(target=_client, args=(port, path, headers, body, seconds, queue)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(lat for lats, _ in results for lat in lats)
+    return {"requests": len(latencies), "errors": sum(e for _, e in results), "seconds": seconds,
+            "latencies": latencies}
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    env = _env()
+    key = _prepare(env)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+         "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--backlog", "2048", "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        for variant in VARIANTS:  # warm-up: sessions loaded, caches filled in every worker
+            _round(port, variant, key, 4, 1.0, args.rows)
+        totals = {v: {"requests": 0, "errors": 0, "seconds": 0.0, "latencies": []} for v in VARIANTS}
+        for r in range(args.rounds):
+            order = list(VARIANTS) if r % 2 == 0 else list(reversed(VARIANTS))
+            for variant in order:
+                result = _round(port, variant, key, args.clients, args.seconds, args.rows)
+                t = totals[variant]
+                t["requests"] += result["requests"]
+                t["errors"] += result["errors"]
+                t["seconds"] += result["seconds"]
+                t["latencies"].extend(result["latencies"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+    print(f"{'endpoint':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    summary = {}
+    for variant, t in totals.items():
+        lat = sorted(t["latencies"])
+        rps = t["requests"] / t["seconds"]
+        summary[variant] = {"rps": rps, "p50_ms": _pct(lat, 0.50), "p99_ms": _pct(lat, 0.99),
+                            "mean_ms": statistics.fmean(lat) * 1000, "errors": t["errors"]}
+        print(f"{variant:<12} {rps:>9.0f} {summary[variant]['p50_ms']:>8.2f} {summary[variant]['p99_ms']:>8.2f} "
+              f"{t['errors']:>7}")
+    metered_unmetered = summary["metered"]["rps"] / summary["unmetered"]["rps"]
+    vs_plain = summary["metered"]["rps"] / summary["plain_drf"]["rps"]
+    print(f"metered / unmetered throughput: {metered_unmetered:.3f} (target >= 0.95)")
+    print(f"metered greentier / plain DRF throughput: {vs_plain:.3f} (target >= 1.2)")
+    print(json.dumps({
+        "metered_unmetered_ratio": round(metered_unmetered, 3),
+        "vs_plain_drf_ratio": round(vs_plain, 3),
+        "p99_ms": round(summary["metered"]["p99_ms"], 2),
+        "p50_ms": round(summary["metered"]["p50_ms"], 2),
+        "metered_rps": round(summary["metered"]["rps"], 1),
+        "unmetered_rps": round(summary["unmetered"]["rps"], 1),
+        "plain_drf_rps": round(summary["plain_drf"]["rps"], 1),
+        "clients": args.clients, "rows_per_request": args.rows, "workers": args.workers,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from carbon import units
+from config.errors import ApiError, json_error
+from config.parsers import loads_strict
+from inference import registry
+from inference.models import Mode
+from inference.serving import PredictError, predict
+from inference.usage import UsageQueryError, usage_report
+from tenants.models import Scope
+from tenants.selectors import api_key_authenticate
+from tenants.views import TenantAPIView
+
+# --- model registry -------------------------------------------------------------------
+
+
+class VariantOutput(serializers.Serializer):
+    name = serializers.CharField()
+    technique = serializers.CharField()
+    parent = serializers.CharField(source="parent.name", allow_null=True, default=None)
+    version = serializers.IntegerField(source="version.version")
+    sha256 = serializers.CharField(source="artifact.sha256")
+    size_bytes = serializers.IntegerField(source="artifact.size_bytes")
+    parameters = serializers.IntegerField()
+    input_schema = serializers.JSONField()
+    output_schema = serializers.JSONField()
+    accuracy = serializers.DecimalField(max_digits=7, decimal_places=6)
+    accuracy_metric = serializers.CharField()
+    energy_per_1k_predictions_j = serializers.SerializerMethodField()
+    energy_per_1k_uj = serializers.IntegerField()
+    energy_method = serializers.CharField()
+    profile_batch_size = serializers.IntegerField()
+    latency_p50_us = serializers.IntegerField()
+    latency_p95_us = serializers.IntegerField()
+    accuracy_per_kwh = serializers.DecimalField(max_digits=20, decimal_places=0, allow_null=True)
+    training_energy_kwh = serializers.SerializerMethodField()
+    training_co2e_g = serializers.SerializerMethodField()
+    training_method = serializers.CharField()
+    dataset = serializers.SerializerMethodField()
+
+    def get_energy_per_1k_predictions_j(self, variant) -> float:
+        return float(units.uj_to_j(variant.energy_per_1k_uj))
+
+    def get_training_energy_kwh(self, variant) -> float:
+        return float(units.uj_to_kwh(variant.training_energy_uj))
+
+    def get_training_co2e_g(self, variant) -> float:
+        return float(units.ug_to_g(variant.training_co2e_ug))
+
+    @extend_schema_field(inline_serializer("Dataset", {
+        "name": serializers.CharField(), "version": serializers.CharField(), "sha256": serializers.CharField(),
+        "train_rows": serializers.IntegerField(), "eval_rows": serializers.IntegerField()}))
+    def get_dataset(self, variant) -> dict:
+        v = variant.version
+        return {"name": v.dataset_name, "version": v.dataset_version, "sha256": v.dataset_sha256,
+                "train_rows": v.train_rows, "eval_rows": v.eval_rows}
+
+
+class FamilyOutput(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    task = serializers.CharField()
+    accuracy_floor = serializers.DecimalField(max_digits=7, decimal_places=6)
+    default_variant = serializers.CharField(source="default_variant.name", allow_null=True, default=None)
+
+
+class FamilyDetailOutput(FamilyOutput):
+    variants = serializers.SerializerMethodField()
+    routes = serializers.SerializerMethodField()
+
+    @extend_schema_field(VariantOutput(many=True))
+    def get_variants(self, family):
+        return VariantOutput(self.context["variants"], many=True).data
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_routes(self, family) -> dict:
+        from inference.routing import choose_variant
+
+        variants = self.context["variants"]
+        if not variants:
+            return {}
+        return {mode: choose_variant(family=family, variants=variants, mode=mode).name for mode in Mode.values}
+
+
+class ModelListApi(TenantAPIView):
+    @extend_schema(responses=FamilyOutput(many=True), summary="List model families")
+    def get(self, request, *, tenant):
+        return Response(FamilyOutput(registry.family_list(), many=True).data)
+
+
+class ModelDetailApi(TenantAPIView):
+    @extend_schema(responses=FamilyDetailOutput, summary="A family's variants with energy and accuracy metadata")
+    def get(self, request, family: str, *, tenant):
+        found = registry.family_get(name=family)
+        if found is None:
+            raise NotFound(f"No model family {family!r}.")
+        variants = registry.family_variants(family=found)
+        return Response(FamilyDetailOutput(found, context={"variants": variants}).data)
+
+
+# --- prediction (hot path) --------------------------------------------------------------
+
+
+class PredictInput(serializers.Serializer):
+    inputs = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()),
+                                   help_text="Rows of features; the digits models take 64 values (0-16) per row.")
+    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.STANDARD)
+
+
+class PredictUsage(serializers.Serializer):
+    energy_j = serializers.FloatField()
+    energy_uj = serializers.IntegerField()
+    co2e_mg = serializers.FloatField()
+    co2e_ug = serializers.IntegerField()
+    operational_co2e_ug = serializers.IntegerField()
+    embodied_co2e_ug = serializers.IntegerField()
+    cpu_us = serializers.IntegerField()
+    grid_intensity_g_per_kwh = serializers.FloatField()
+    grid_intensity_source = serializers.CharField()
+
+
+class PredictOutput(serializers.Serializer):
+    predictions = serializers.ListField(child=serializers.IntegerField())
+    model = inline_serializer("PredictModel", {
+        "family": serializers.CharField(), "variant": serializers.CharField(),
+        "technique": serializers.CharField(), "accuracy": serializers.FloatField()})
+    mode = serializers.CharField()
+    usage = PredictUsage()
+
+
+class ErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class PredictApi(TenantAPIView):
+    """POST /v1/models/{family}/predict.
+
+    Documented like every other DRF view, but served by `predict_view`, a plain Django
+    view: DRF's request, negotiation and rendering machinery is most of a small model's
+    request CPU (bench/serving.py measures it). Same key auth, scopes and error shape.
+    """
+
+    required_scope = Scope.PREDICT
+
+    @extend_schema(request=PredictInput, responses={200: PredictOutput, 400: ErrorOutput, 401: ErrorOutput,
+                                                   403: ErrorOutput, 404: ErrorOutput, 413: ErrorOutput,
+                                                   415: ErrorOutput},
+                   summary="Predict with a model family, metered per request")
+    def post(self, request, family: str, *, tenant):  # pragma: no cover - served by predict_view
+        raise NotImplementedError
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        view = csrf_exempt(predict_view)
+        view.cls = cls  # drf-spectacular documents the route from the class
+        view.initkwargs = initkwargs
+        return view
+
+
+def predict_view(request, family: str):
+    if request.method != "POST":
+        return json_error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        response = json_error("not_authenticated", "Send 'Authorization: Bearer <api key>'.", 401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    parts = header.split()
+    api_key = api_key_authenticate(raw_key=parts[1]) if len(parts) == 2 and parts[0] == "Bearer" else None
+    if api_key is None:
+        return json_error("authentication_failed", "API key is invalid or revoked.", 401)
+    if Scope.PREDICT not in api_key.scopes:
+        return json_error("permission_denied", "This API key lacks the 'predict' scope.", 403)
+    content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip()
+    if content_type != "application/json":
+        return json_error("unsupported_media_type", f'Unsupported media type "{content_type}" in request; '
+                          "send application/json.", 415)
+    raw = request.body
+    try:
+        payload = loads_strict(raw, max_depth=settings.API_MAX_JSON_DEPTH) if raw else None
+    except Exception as exc:  # ParseError from the strict parser
+        return json_error("malformed_request", str(getattr(exc, "detail", exc)), 400)
+    metered = not (settings.METERING_BENCH_TOGGLE and request.META.get("HTTP_X_BENCH_UNMETERED") == "1")
+    try:
+        result = predict(family=family, payload=payload, raw_body=raw, tenant_id=api_key.tenant_id,
+                         grid_zone=api_key.tenant.grid_zone,
+                         request_cpu_start_us=getattr(request, "meter_cpu_start_us", 0), metered=metered)
+    except PredictError as exc:
+        return json_error(exc.code, exc.detail, exc.status)
+    return JsonResponse(result.as_json())
+
+
+# --- usage -------------------------------------------------------------------------------
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if not isinstance(data, dict) or "rows" not in data:  # errors stay JSON-shaped
+            return JSONRenderer().render(data)
+        out = io.StringIO()
+        rows = data["rows"]
+        fields = list(rows[0].keys()) if rows else data.get("columns", [])
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().encode()
+
+
+class UsageApi(TenantAPIView):
+    required_scope = Scope.USAGE
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        summary="Predictions, energy, CO2e and SCI for a period",
+        parameters=[
+            OpenApiParameter("start", str, description="ISO 8601 date or datetime (UTC), inclusive; "
+                             "default: the first day of this month"),
+            OpenApiParameter("end", str, description="ISO 8601 date or datetime (UTC), exclusive; default: now"),
+            OpenApiParameter("granularity", str, enum=["hour", "day", "month"], description="default day"),
+            OpenApiParameter("group_by", str, description="comma-separated: model, mode, source"),
+        ],
+        responses={200: inline_serializer("Usage", {
+            "start": serializers.DateTimeField(), "end": serializers.DateTimeField(),
+            "granularity": serializers.CharField(), "group_by": serializers.ListField(),
+            "totals": serializers.DictField(), "rows": serializers.ListField(child=serializers.DictField())})},
+    )
+    def get(self, request, *, tenant):
+        try:
+            report = usage_report(
+                tenant=tenant, start=_parse_instant(request.query_params.get("start"), "start"),
+                end=_parse_instant(request.query_params.get("end"), "end"),
+                granularity=request.query_params.get("granularity", "day"),
+                group_by=[g for g in request.query_params.get("group_by", "").split(",") if g],
+            )
+        except UsageQueryError as exc:
+            raise ApiError(str(exc), code="invalid_query") from None
+        return Response(report)
+
+
+def _parse_instant(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = parse_date(value) if len(value) == 10 else None
+        parsed = parse_datetime(value) if day is None else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-13-45
+        day = parsed = None
+    if parsed is None:
+        if day is None:
+            raise ApiError(f"{name} must be an ISO 8601 date or datetime, e.g. 2026-11-01 or "
+                           "2026-11-01T00:00:00Z.", code="invalid_query")
+        parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if parsed.tzinfo is None:
+        raise ApiError(f"{name} must carry a time zone (e.g. Z) or be a plain date.", code="invalid_query")
+    return parsed
+

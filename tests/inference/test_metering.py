@@ -1,0 +1,192 @@
+"""Metering guarantees: exact counts under concurrency, nothing lost when a process dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from inference.metering import Meter, UsageRecord, recover_orphans
+from inference.models import MeterSpoolCheckpoint, UsageHour
+from tenants.scope import all_tenants_scope
+from tests.conftest import ROOT, service_env
+
+
+def _record(tenant_id, variant_id, predictions=3, energy_uj=100):
+    return UsageRecord(tenant_id=tenant_id, hour=1_796_000_400, variant_id=variant_id, mode="standard",
+                       source="online", predictions=predictions, requests=1, cpu_us=20, inference_cpu_us=5,
+                       energy_uj=energy_uj, co2e_ug=7, embodied_co2e_ug=1, intensity_g_per_kwh="123.000",
+                       intensity_source="test")
+
+
+def _ledger_totals():
+    with all_tenants_scope():
+        rows = list(UsageHour.all_tenants.all())
+    return sum(r.predictions for r in rows), sum(r.requests for r in rows), sum(r.energy_uj for r in rows)
+
+
+def _dead_meter(spool_dir: Path, records) -> Path:
+    """A meter that recorded and then 'died': its lock released, nothing flushed."""
+    meter = Meter(spool_dir=spool_dir, energy_method="cpu-model: test", flush_seconds=3600, fsync=False)
+    for record in records:
+        meter.record(record)
+    path = spool_dir / meter._name
+    meter._stop.set()
+    os.close(meter._fd)  # the kernel drops the flock, exactly as when the process dies
+    return path
+
+
+@pytest.mark.django_db
+def test_dead_process_spool_is_recovered_exactly_once(tmp_path, make_tenant, make_variant):
+    tenant, variant = make_tenant(), make_variant()
+    path = _dead_meter(tmp_path, [_record(tenant.id, variant.id, predictions=n, energy_uj=10 * n)
+                                  for n in (1, 2, 3, 4)])
+    with open(path, "ab") as fh:  # a torn last line: that response was never sent
+        fh.write(b"%d\t1796000400\t%d\tstandard\tonline\t99" % (tenant.id, variant.id))
+    assert recover_orphans(tmp_path) == 1
+    assert _ledger_totals() == (10, 4, 100)
+    assert not path.exists()
+    assert recover_orphans(tmp_path) == 0
+    assert _ledger_totals() == (10, 4, 100)
+    assert MeterSpoolCheckpoint.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_recovery_resumes_after_the_last_checkpoint(tmp_path, make_tenant, make_variant):
+    tenant, variant = make_tenant(), make_variant()
+    meter = Meter(spool_dir=tmp_path, energy_method="cpu-model: test", flush_seconds=3600, fsync=False)
+    meter.record(_record(tenant.id, variant.id, predictions=5))
+    meter.flush()  # counted, checkpoint advanced
+    meter.record(_record(tenant.id, variant.id, predictions=7))
+    meter._stop.set()
+    os.close(meter._fd)  # dies before the second flush
+    assert _ledger_totals()[0] == 5
+    assert recover_orphans(tmp_path) == 1
+    assert _ledger_totals()[0] == 12
+
+
+@pytest.mark.django_db
+def test_live_process_spool_is_not_touched(tmp_path, make_tenant, make_variant):
+    tenant, variant = make_tenant(), make_variant()
+    meter = Meter(spool_dir=tmp_path, energy_method="cpu-model: test", flush_seconds=3600, fsync=False)
+    meter.record(_record(tenant.id, variant.id))
+    try:
+        assert recover_orphans(tmp_path) == 0
+        assert _ledger_totals() == (0, 0, 0)
+        meter.flush()
+        assert _ledger_totals()[0] == 3
+    finally:
+        meter._stop.set()
+        os.close(meter._fd)
+
+
+@pytest.mark.django_db
+def test_failed_flush_keeps_usage_for_the_next_try(tmp_path, make_tenant, make_variant, monkeypatch):
+    from inference import metering
+
+    tenant, variant = make_tenant(), make_variant()
+    meter = Meter(spool_dir=tmp_path, energy_method="cpu-model: test", flush_seconds=3600, fsync=False)
+    meter.record(_record(tenant.id, variant.id, predictions=4))
+    real = metering._upsert
+    monkeypatch.setattr(metering, "_upsert", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db down")))
+    with pytest.raises(RuntimeError):
+        meter.flush()
+    assert _ledger_totals()[0] == 0
+    monkeypatch.setattr(metering, "_upsert", real)
+    meter.record(_record(tenant.id, variant.id, predictions=1))
+    meter.flush()
+    assert _ledger_totals()[0] == 5
+    meter._stop.set()
+    os.close(meter._fd)
+
+
+# --- a real server process under concurrent clients -------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_gunicorn(transactional_db, tmp_path):
+    """gunicorn with 2 workers x 4 threads on the test database, its own spool directory."""
+    port = _free_port()
+    spool = tmp_path / "spool"
+    env = service_env(METERING_SPOOL_DIR=str(spool), METERING_FLUSH_SECONDS="0.5", ALLOWED_HOSTS="127.0.0.1")
+    log = open(tmp_path / "gunicorn.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--threads", "4", "--graceful-timeout", "10"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:  # not listening yet, or workers still booting
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError((tmp_path / "gunicorn.log").read_text())
+    yield base, proc, spool
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _fire(base, key, rows_per_request, count, threads=8):
+    def one(i):
+        n = rows_per_request[i % len(rows_per_request)]
+        response = requests.post(f"{base}/v1/models/digits-classifier/predict",
+                                 data=json.dumps({"inputs": [[float(i % 16)] * 64] * n,
+                                                  "mode": ["standard", "efficiency"][i % 2]}),
+                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                                 timeout=30)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return len(body["predictions"]), body["usage"]["energy_uj"], body["usage"]["operational_co2e_ug"]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_concurrent_requests_are_metered_exactly(live_gunicorn, digits_family, make_tenant, make_key):
+    base, proc, _ = live_gunicorn
+    tenant = make_tenant()
+    key = make_key(tenant).raw_key
+    served = _fire(base, key, [1, 3, 8], 240)
+    os.killpg(proc.pid, signal.SIGTERM)  # graceful stop: workers flush at exit
+    proc.wait(30)
+    with all_tenants_scope():
+        rows = list(UsageHour.all_tenants.filter(tenant=tenant))
+    assert sum(r.predictions for r in rows) == sum(s[0] for s in served)
+    assert sum(r.requests for r in rows) == 240
+    assert sum(r.energy_uj for r in rows) == sum(s[1] for s in served)
+    assert sum(r.co2e_ug for r in rows) == sum(s[2] for s in served)
+
+
+def test_sigkilled_server_loses_no_served_prediction(live_gunicorn, digits_family, make_tenant, make_key):
+    base, proc, spool = live_gunicorn
+    tenant = make_tenant()
+    key = make_key(tenant).raw_key
+    served = _fire(base, key, [2, 5], 120)
+    os.killpg(proc.pid, signal.SIGKILL)  # no atexit, no final flush
+    proc.wait(10)
+    assert recover_orphans(spool) >= 1
+    with all_tenants_scope():
+        rows = list(UsageHour.all_tenants.filter(tenant=tenant))
+    assert sum(r.predictions for r in rows) == sum(s[0] for s in served)
+    assert sum(r.energy_uj for r in rows) == sum(s[1] for s in served)
+    assert list(spool.glob("*.spool")) == []
