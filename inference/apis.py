@@ -5,12 +5,13 @@ import io
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -18,7 +19,9 @@ from carbon import units
 from config.errors import ApiError, json_error
 from config.parsers import loads_strict
 from inference import registry
-from inference.models import Mode
+from inference.batches import BatchError, batch_job_submit, batch_result_frame
+from inference.models import BatchJob, Mode
+from inference.routing import UnknownFamily
 from inference.serving import PredictError, predict
 from inference.usage import UsageQueryError, usage_report
 from tenants.models import Scope
@@ -273,3 +276,144 @@ def _parse_instant(value: str | None, name: str) -> datetime | None:
         raise ApiError(f"{name} must carry a time zone (e.g. Z) or be a plain date.", code="invalid_query")
     return parsed
 
+
+
+# --- batch jobs ----------------------------------------------------------------------------
+
+
+class BatchOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    model = serializers.SerializerMethodField()
+    mode = serializers.CharField()
+    tier = serializers.CharField()
+    submitted_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField()
+    input = serializers.SerializerMethodField()
+    plan = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    run = serializers.SerializerMethodField()
+    savings = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DictField())
+    def get_model(self, job) -> dict:
+        return {"family": job.family.name, "variant": job.variant.name}
+
+    @extend_schema_field(serializers.DictField())
+    def get_input(self, job) -> dict:
+        return {"sha256": job.input.sha256, "format": job.input.format, "rows": job.input.rows,
+                "size_bytes": job.input.size_bytes}
+
+    @extend_schema_field(serializers.DictField())
+    def get_plan(self, job) -> dict:
+        return {
+            "window_start": job.planned_start, "window_end": job.planned_end,
+            "planned_g_per_kwh": str(job.planned_g_per_kwh), "run_now_g_per_kwh": str(job.run_now_g_per_kwh),
+            "estimated_seconds": job.estimated_seconds, "forecast": job.plan_method,
+            "provider": job.plan_provider, "measurable": job.plan_measurable, "explanation": job.plan_explanation,
+            "version": job.plan_version, "planned_at": job.last_planned_at,
+        }
+
+    @extend_schema_field(serializers.DictField())
+    def get_progress(self, job) -> dict:
+        rows = job.input.rows
+        return {"rows_done": job.rows_done, "rows": rows,
+                "fraction": round(job.rows_done / rows, 4) if rows else 0}
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_run(self, job) -> dict | None:
+        if job.started_at is None:
+            return None
+        return {"started_at": job.started_at, "finished_at": job.finished_at, "attempts": job.attempts,
+                "energy_uj": job.energy_uj, "energy_kwh": f"{units.uj_to_kwh(job.energy_uj):.12f}",
+                "actual_g_per_kwh": None if job.actual_g_per_kwh is None else str(job.actual_g_per_kwh),
+                "co2e_ug": job.co2e_ug, "error": job.error or None}
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_savings(self, job) -> dict | None:
+        if job.status != job.Status.SUCCEEDED:
+            return None
+        return {"run_now_co2e_ug": job.run_now_co2e_ug, "actual_co2e_ug": job.co2e_ug,
+                "saved_co2e_ug": job.saved_co2e_ug,
+                "counterfactual": "the same measured energy at the run-now intensity of the same forecast"}
+
+
+class BatchInputForm(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="CSV or Parquet with columns x0..x63 (and optionally id)")
+    model = serializers.SlugField(help_text="model family, e.g. digits-classifier")
+    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.STANDARD)
+    deadline = serializers.DateTimeField(help_text="ISO 8601 with a time zone, e.g. 2026-12-04T09:00:00Z")
+
+
+class BatchListApi(TenantAPIView):
+    required_scope = Scope.BATCHES
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses=BatchOutput(many=True), summary="Your batch jobs, newest first")
+    def get(self, request, *, tenant):
+        jobs = BatchJob.objects.select_related("input", "family", "variant").order_by("-submitted_at", "-id")[:200]
+        return Response(BatchOutput(jobs, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": BatchInputForm}, responses={201: BatchOutput, 400: ErrorOutput},
+                   summary="Upload a batch; green-tier jobs are planned into the lowest-carbon window")
+    def post(self, request, *, tenant):
+        form = BatchInputForm(data=request.data)
+        form.is_valid(raise_exception=True)
+        deadline = form.validated_data["deadline"]
+        if deadline.tzinfo is None:
+            raise ApiError("deadline must carry a time zone, e.g. 2026-12-04T09:00:00Z.", code="invalid_deadline")
+        upload = form.validated_data["file"]
+        if upload.size > settings.BATCH_MAX_BYTES:
+            raise ApiError(f"The file is {upload.size} bytes; the limit is {settings.BATCH_MAX_BYTES}.",
+                           code="file_too_large")
+        try:
+            job = batch_job_submit(tenant=tenant, family_name=form.validated_data["model"],
+                                   mode=form.validated_data["mode"], deadline=deadline, content=upload.read(),
+                                   filename=upload.name or "")
+        except BatchError as exc:
+            raise ApiError(exc.detail, code=exc.code) from None
+        except UnknownFamily:
+            raise ApiError(f"No model family {form.validated_data['model']!r}; GET /v1/models lists them.",
+                           code="unknown_model") from None
+        return Response(BatchOutput(job).data, status=201)
+
+
+def _batch_or_404(job_id: int) -> BatchJob:
+    job = BatchJob.objects.select_related("input", "family", "variant").filter(id=job_id).first()
+    if job is None:
+        raise NotFound("No such batch job.")
+    return job
+
+
+class BatchDetailApi(TenantAPIView):
+    required_scope = Scope.BATCHES
+
+    @extend_schema(responses=BatchOutput, summary="A batch job: status, plan, progress and savings")
+    def get(self, request, job_id: int, *, tenant):
+        return Response(BatchOutput(_batch_or_404(job_id)).data)
+
+
+class BatchResultsApi(TenantAPIView):
+    required_scope = Scope.BATCHES
+
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["csv", "parquet"], description="default csv")],
+                   responses={(200, "text/csv"): bytes, (200, "application/vnd.apache.parquet"): bytes,
+                              409: ErrorOutput},
+                   summary="Download a finished job's predictions")
+    def get(self, request, job_id: int, *, tenant):
+        job = _batch_or_404(job_id)
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in ("csv", "parquet"):
+            raise ApiError("format must be csv or parquet.", code="invalid_query")
+        if job.status != BatchJob.Status.SUCCEEDED:
+            raise ApiError(f"The job is {job.status}; results exist once it has succeeded.", code="not_ready",
+                           status_code=409)
+        frame = batch_result_frame(job=job)
+        if fmt == "parquet":
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            response = HttpResponse(buffer.getvalue(), content_type="application/vnd.apache.parquet")
+        else:
+            response = HttpResponse(frame.to_csv(index=False), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="batch-{job.id}-results.{fmt}"'
+        return response

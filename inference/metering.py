@@ -131,6 +131,12 @@ def _upsert(buckets: dict, energy_method: str) -> None:
         cursor.executemany(sql, params)
 
 
+def usage_add(records: list[UsageRecord], *, energy_method: str) -> None:
+    """Add records to the ledger directly, inside the caller's transaction (batch jobs:
+    their usage is written in the same transaction that marks the job finished)."""
+    _upsert(_aggregate(records), energy_method)
+
+
 def _checkpoint_advance(spool_name: str, *, expected: int, offset: int) -> bool:
     """Compare-and-set the checkpoint; False if another flusher moved it first."""
     # A missing row means nothing of the file was counted yet (expected = header end);

@@ -209,3 +209,77 @@ class MeterSpoolCheckpoint(models.Model):
     spool_name = models.CharField(max_length=200, unique=True)
     offset = models.BigIntegerField(default=0)  # bytes of the spool file already counted
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class BatchInput(TenantOwnedModel):
+    """An uploaded batch input file, content-addressed and deduplicated per tenant."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
+
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=8, choices=Format.choices)
+    size_bytes = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    path = models.CharField(max_length=255)  # relative to MEDIA_ROOT
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_count = models.BigIntegerField(default=0)  # times served or read by a job (retention report)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="batchinput_unique_per_tenant")]
+
+
+class BatchJob(TenantOwnedModel):
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned into a low-carbon window"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    input = models.ForeignKey(BatchInput, on_delete=models.PROTECT, related_name="jobs")
+    family = models.ForeignKey(ModelFamily, on_delete=models.PROTECT, related_name="+")
+    variant = models.ForeignKey(ModelVariant, on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    tier = models.CharField(max_length=16)  # the tenant's tier when submitted: decides scheduling
+    deadline = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    estimated_seconds = models.PositiveIntegerField()
+
+    # The plan (green tier; standard-tier jobs are planned "now" with no shifting).
+    plan_version = models.PositiveIntegerField(default=1)  # a queued task for an older plan is a no-op
+    planned_start = models.DateTimeField()
+    planned_end = models.DateTimeField()
+    run_now_g_per_kwh = models.DecimalField(max_digits=9, decimal_places=3)  # the counterfactual
+    planned_g_per_kwh = models.DecimalField(max_digits=9, decimal_places=3)
+    plan_provider = models.CharField(max_length=100)
+    plan_method = models.CharField(max_length=32)
+    plan_measurable = models.BooleanField(default=False)
+    plan_explanation = models.TextField()
+    last_planned_at = models.DateTimeField()
+
+    # The run.
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_done = models.BigIntegerField(default=0)
+    result_path = models.CharField(max_length=255, blank=True, default="")
+    result_sha256 = models.CharField(max_length=64, blank=True, default="")
+    result_read_count = models.BigIntegerField(default=0)
+    cpu_us = models.BigIntegerField(default=0)
+    energy_uj = models.BigIntegerField(default=0)
+    actual_g_per_kwh = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
+    co2e_ug = models.BigIntegerField(default=0)  # operational, at the intensity it actually ran at
+    run_now_co2e_ug = models.BigIntegerField(default=0)  # same energy at the run-now intensity
+    error = models.TextField(blank=True, default="")
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-submitted_at", "-id"]
+        indexes = [models.Index(fields=["status", "planned_start"], name="batchjob_status_start")]
+
+    @property
+    def saved_co2e_ug(self) -> int:
+        """CO2e avoided by running in the planned window instead of at once (measured)."""
+        return self.run_now_co2e_ug - self.co2e_ug if self.status == self.Status.SUCCEEDED else 0

@@ -66,3 +66,53 @@ def usage_by_variant(*, tenant: Tenant, start: datetime, end: datetime) -> list[
         {**row, "family": row.pop("variant__version__family__name"), "variant": row.pop("variant__name")}
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class Savings:
+    """CO2e avoided in a period, each against a stated counterfactual (micrograms)."""
+
+    green_scheduling_co2e_ug: int  # batch jobs: same energy at the run-now intensity, minus actual
+    green_jobs: int
+    efficiency_mode_co2e_ug: int  # efficiency requests, had the family default served them
+    efficiency_mode_energy_uj: int
+    efficiency_predictions: int
+
+    def as_json(self) -> dict:
+        return {
+            "green_scheduling": {
+                "co2e_avoided_ug": self.green_scheduling_co2e_ug, "jobs": self.green_jobs,
+                "counterfactual": "each finished green-tier batch job's measured energy at the intensity of "
+                                  "running it at once (from the same forecast as its plan)"},
+            "efficiency_mode": {
+                "co2e_avoided_ug": self.efficiency_mode_co2e_ug, "energy_avoided_uj": self.efficiency_mode_energy_uj,
+                "predictions": self.efficiency_predictions,
+                "counterfactual": "the same predictions served by the family's default variant: the difference of "
+                                  "the two variants' profiled inference energy per prediction, at the hour's "
+                                  "grid intensity"},
+        }
+
+
+def savings_for_period(*, tenant: Tenant, start: datetime, end: datetime) -> Savings:
+    from carbon import units
+    from inference.models import BatchJob, Mode
+
+    jobs = BatchJob.objects.filter(tenant=tenant, status=BatchJob.Status.SUCCEEDED, finished_at__gte=start,
+                                   finished_at__lt=end, tier="green")
+    green = jobs.aggregate(run_now=Sum("run_now_co2e_ug"), actual=Sum("co2e_ug"))
+    energy_avoided = co2e_avoided = predictions = 0
+    rows = (usage_hours(tenant=tenant, start=start, end=end).filter(mode=Mode.EFFICIENCY)
+            .select_related("variant__version__family__default_variant"))
+    for row in rows:
+        default = row.variant.version.family.default_variant
+        if default is None or default.id == row.variant_id:
+            continue
+        delta_uj = (default.energy_per_1k_uj - row.variant.energy_per_1k_uj) * row.predictions // 1000
+        energy_avoided += delta_uj
+        co2e_avoided += units.co2e_ug(energy_uj=delta_uj, g_per_kwh=row.intensity_g_per_kwh)
+        predictions += row.predictions
+    return Savings(
+        green_scheduling_co2e_ug=(green["run_now"] or 0) - (green["actual"] or 0), green_jobs=jobs.count(),
+        efficiency_mode_co2e_ug=co2e_avoided, efficiency_mode_energy_uj=energy_avoided,
+        efficiency_predictions=predictions,
+    )

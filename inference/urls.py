@@ -7,4 +7,7 @@ urlpatterns = [
     path("models/<slug:family>", apis.ModelDetailApi.as_view(), name="model-detail"),
     path("models/<slug:family>/predict", apis.PredictApi.as_view(), name="predict"),
     path("usage", apis.UsageApi.as_view(), name="usage"),
+    path("batches", apis.BatchListApi.as_view(), name="batches"),
+    path("batches/<int:job_id>", apis.BatchDetailApi.as_view(), name="batch-detail"),
+    path("batches/<int:job_id>/results", apis.BatchResultsApi.as_view(), name="batch-results"),
 ]

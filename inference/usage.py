@@ -10,7 +10,7 @@ from django.db.models.functions import TruncDay, TruncHour, TruncMonth
 from django.utils import timezone
 
 from carbon import units
-from inference.selectors import USAGE_SUMS, usage_hours
+from inference.selectors import USAGE_SUMS, savings_for_period, usage_hours
 from tenants.models import Tenant
 
 TRUNC = {"hour": TruncHour, "day": TruncDay, "month": TruncMonth}
@@ -82,5 +82,6 @@ def usage_report(*, tenant: Tenant, start: datetime | None, end: datetime | None
         "granularity": granularity,
         "group_by": group_by,
         "totals": totals,
+        "savings": savings_for_period(tenant=tenant, start=start, end=end).as_json(),
         "rows": out_rows,
     }

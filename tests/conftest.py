@@ -58,6 +58,7 @@ def service_env(**extra: str) -> dict[str, str]:
         CELERY_BROKER_URL=os.environ["REDIS_URL"],
         CELERY_RESULT_BACKEND=os.environ["REDIS_URL"],
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        CARBON_OFFLINE="1",
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
@@ -69,14 +70,17 @@ class WorkerProcess:
         self.queue = queue
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.extra_env: dict[str, str] = {}
 
     def start(self) -> None:
+        self._starts = self.log_path.read_bytes().count(b"ready.") if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", "1",
              "-Q", self.queue, "-n", f"test-{self.queue}@%h", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-l", "INFO"],
-            cwd=ROOT, env=service_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=service_env(**self.extra_env), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._wait_ready()
 
@@ -85,7 +89,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited; see {self.log_path}")
-            if b"ready." in self.log_path.read_bytes():
+            if self.log_path.read_bytes().count(b"ready.") > self._starts:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"celery worker not ready in {timeout}s; see {self.log_path}")
