@@ -97,7 +97,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, Celery --------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="greentier"),
+                          # Fail fast when Redis is down: callers degrade instead of hanging.
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -164,6 +167,9 @@ EMBODIED_UG_PER_CPU_SECOND = env.str("EMBODIED_UG_PER_CPU_SECOND", default="149"
 METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(VAR_DIR / "metering"))
 METERING_FLUSH_SECONDS = env.float("METERING_FLUSH_SECONDS", default=1.0)
 METERING_FSYNC = env.bool("METERING_FSYNC", default=False)
+# Idempotency-Key on predictions (inference/idempotency.py).
+IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=10.0)
 # Batch jobs (inference/batches.py).
 BATCH_MAX_BYTES = env.int("BATCH_MAX_BYTES", default=50 * 1024 * 1024)
 BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=1_000_000)

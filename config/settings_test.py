@@ -11,12 +11,15 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 
 from tests.services import ensure_test_services
 
 ensure_test_services()
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("CARBON_OFFLINE", "1")  # tests of live providers use a loopback server
+# Test runs share one Redis: a per-run cache prefix, inherited by child processes.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{os.getpid()}-{int(time.time())}")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 
 from config.settings import *  # noqa: E402,F403

@@ -19,6 +19,7 @@ from carbon import units
 from config.errors import ApiError, json_error
 from config.parsers import loads_strict
 from inference import registry
+from inference.idempotency import IdempotencyError, idempotency_claim, idempotency_complete, idempotency_release
 from inference.batches import BatchError, batch_job_submit, batch_result_frame
 from inference.models import BatchJob, Mode
 from inference.routing import UnknownFamily
@@ -199,13 +200,33 @@ def predict_view(request, family: str):
     except Exception as exc:  # ParseError from the strict parser
         return json_error("malformed_request", str(getattr(exc, "detail", exc)), 400)
     metered = not (settings.METERING_BENCH_TOGGLE and request.META.get("HTTP_X_BENCH_UNMETERED") == "1")
+    claim = None
+    idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    if idempotency_key is not None:
+        try:
+            claim = idempotency_claim(tenant_id=api_key.tenant_id, key=idempotency_key, family=family, body=raw)
+        except IdempotencyError as exc:
+            return json_error(exc.code, exc.detail, exc.status)
+        if claim.replay is not None:
+            response = HttpResponse(claim.replay, content_type="application/json")
+            response["Idempotent-Replayed"] = "true"
+            return response
     try:
         result = predict(family=family, payload=payload, raw_body=raw, tenant_id=api_key.tenant_id,
                          grid_zone=api_key.tenant.grid_zone,
                          request_cpu_start_us=getattr(request, "meter_cpu_start_us", 0), metered=metered)
     except PredictError as exc:
+        if claim is not None:
+            idempotency_release(claim=claim)
         return json_error(exc.code, exc.detail, exc.status)
-    return JsonResponse(result.as_json())
+    except Exception:
+        if claim is not None:
+            idempotency_release(claim=claim)
+        raise
+    response = JsonResponse(result.as_json())
+    if claim is not None:
+        idempotency_complete(claim=claim, body=response.content)
+    return response
 
 
 # --- usage -------------------------------------------------------------------------------

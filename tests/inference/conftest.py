@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
 from decimal import Decimal
 
 import numpy as np
 import pytest
+import requests
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -13,6 +21,7 @@ from sklearn.neural_network import MLPClassifier
 from inference import routing
 from inference.models import ModelFamily, ModelVariant, ModelVersion
 from inference.registry import artifact_store
+from tests.conftest import ROOT, service_env
 
 
 def _onnx_bytes(model) -> bytes:
@@ -57,3 +66,37 @@ def digits_family(db, digits_models):
     routing.routes_cache_clear()
     yield family, baseline, student
     routing.routes_cache_clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_gunicorn(transactional_db, tmp_path):
+    """gunicorn with 2 workers x 4 threads on the test database, its own spool directory."""
+    port = _free_port()
+    spool = tmp_path / "spool"
+    env = service_env(METERING_SPOOL_DIR=str(spool), METERING_FLUSH_SECONDS="0.5", ALLOWED_HOSTS="127.0.0.1")
+    log = open(tmp_path / "gunicorn.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--threads", "4", "--graceful-timeout", "10"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:  # not listening yet, or workers still booting
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError((tmp_path / "gunicorn.log").read_text())
+    yield base, proc, spool
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

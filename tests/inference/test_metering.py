@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +15,6 @@ import requests
 from inference.metering import Meter, UsageRecord, recover_orphans
 from inference.models import MeterSpoolCheckpoint, UsageHour
 from tenants.scope import all_tenants_scope
-from tests.conftest import ROOT, service_env
 
 
 def _record(tenant_id, variant_id, predictions=3, energy_uj=100):
@@ -110,40 +106,6 @@ def test_failed_flush_keeps_usage_for_the_next_try(tmp_path, make_tenant, make_v
 
 
 # --- a real server process under concurrent clients -------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def live_gunicorn(transactional_db, tmp_path):
-    """gunicorn with 2 workers x 4 threads on the test database, its own spool directory."""
-    port = _free_port()
-    spool = tmp_path / "spool"
-    env = service_env(METERING_SPOOL_DIR=str(spool), METERING_FLUSH_SECONDS="0.5", ALLOWED_HOSTS="127.0.0.1")
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--threads", "4", "--graceful-timeout", "10"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:  # not listening yet, or workers still booting
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError((tmp_path / "gunicorn.log").read_text())
-    yield base, proc, spool
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 def _fire(base, key, rows_per_request, count, threads=8):
