@@ -41,10 +41,12 @@ INSTALLED_APPS = [
     "billing",
     "reports",
     "portal",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "inference.middleware.MeteringClockMiddleware",  # first: whole-request CPU time
+    "config.observability.RequestIdMiddleware",
     "config.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -117,6 +119,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)  # hard stop of any task
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3300)
+CELERY_MAX_DELIVERIES = env.int("CELERY_MAX_DELIVERIES", default=5)  # then ops.DeadLetter (poison)
+# Redis redelivers a task whose worker died once this many seconds pass without an ack;
+# it must exceed the longest task and the longest eta (batch plans look up to
+# BATCH_MAX_HORIZON_DAYS ahead; duplicates of eta tasks are no-ops).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600)}
+CELERY_QUEUE_NAMES = ["online", "batch", "monthly"]
+CELERY_TASK_DEFAULT_QUEUE = "online"
+CELERY_TASK_ROUTES = {
+    "inference.batch_job_run": {"queue": "batch"},
+    "billing.*": {"queue": "monthly"},
+    "reports.*": {"queue": "monthly"},
+}
 
 # --- Auth, i18n, static -------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -233,9 +249,18 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# Structured logs: one JSON object per line with the request id (LOG_FORMAT=json, the
+# default outside debug); LOG_FORMAT=text for people reading a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.observability.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -77,7 +77,7 @@ class WorkerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", "1",
-             "-Q", self.queue, "-n", f"test-{self.queue}@%h", "--without-gossip", "--without-mingle",
+             "-Q", self.queue, "-n", f"test-{self.queue}@%h", "--include", "tests.celery_tasks", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-l", "INFO"],
             cwd=ROOT, env=service_env(**self.extra_env), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -121,6 +121,9 @@ def celery_worker(transactional_db, tmp_path, settings):
     queue = f"test-{uuid.uuid4().hex[:10]}"
     app.conf.task_always_eager = False
     app.conf.task_default_queue = queue
+    routes = app.conf.task_routes
+    app.conf.task_routes = {}  # everything to this test's private queue
+    app.amqp.flush_routes()
     worker = WorkerProcess(queue, tmp_path / "worker.log")
     worker.start()
     try:
@@ -128,7 +131,9 @@ def celery_worker(transactional_db, tmp_path, settings):
     finally:
         worker.stop()
         app.conf.task_always_eager = True
-        app.conf.task_default_queue = "celery"
+        app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        app.conf.task_routes = routes
+        app.amqp.flush_routes()
 
 
 @pytest.fixture(autouse=True)
