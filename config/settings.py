@@ -127,6 +127,15 @@ CELERY_MAX_DELIVERIES = env.int("CELERY_MAX_DELIVERIES", default=5)  # then ops.
 # BATCH_MAX_HORIZON_DAYS ahead; duplicates of eta tasks are no-ops).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600)}
 CELERY_QUEUE_NAMES = ["online", "batch", "monthly"]
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE = {
+    # Usage of web processes that died (live processes also recover each other's spools).
+    "metering-recover": {"task": "inference.metering_recover", "schedule": 60.0},
+    # Fresher forecasts may move green-tier batch windows; re-plan before they start.
+    "batch-replan": {"task": "inference.batch_jobs_replan", "schedule": 15 * 60.0},
+    # Safety net for lost broker messages and silent workers.
+    "batch-dispatch-overdue": {"task": "inference.batch_jobs_dispatch_overdue", "schedule": 5 * 60.0},
+}
 CELERY_TASK_DEFAULT_QUEUE = "online"
 CELERY_TASK_ROUTES = {
     "inference.batch_job_run": {"queue": "batch"},
