@@ -88,7 +88,7 @@ def _queue_depths() -> None:
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
         for queue in settings.CELERY_QUEUE_NAMES:
             QUEUE_DEPTH.labels(queue).set(client.llen(queue))
-    except Exception:  # noqa: S110 - a metrics scrape must not fail because the broker is down
+    except Exception:  # nosec B110 - a metrics scrape must not fail because the broker is down
         pass
 
 

@@ -25,7 +25,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, env  # noqa: E402
 
-assert DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "tests need PostgreSQL"
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise RuntimeError("tests need PostgreSQL: set DATABASE_URL or leave it unset for a throwaway server")
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["OPTIONS"].pop("assume_role", None)
 

@@ -84,7 +84,7 @@ def idempotency_complete(*, claim: Claim, body: bytes) -> None:
     try:
         cache.set(claim.cache_key, {"fp": claim.fingerprint, "body": body},
                   timeout=settings.IDEMPOTENCY_TTL_SECONDS)
-    except Exception:  # noqa: S110 - documented best effort
+    except Exception:  # nosec B110 - documented best effort
         pass
 
 
@@ -92,5 +92,5 @@ def idempotency_release(*, claim: Claim) -> None:
     """The request failed before doing anything: let the key be used again."""
     try:
         cache.delete(claim.cache_key)
-    except Exception:  # noqa: S110 - the key then simply expires
+    except Exception:  # nosec B110 - the key then simply expires
         pass

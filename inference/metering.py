@@ -116,8 +116,9 @@ def _upsert(buckets: dict, energy_method: str) -> None:
     columns = ["tenant_id", "hour", "variant_id", "mode", "source", "energy_method", *SUM_FIELDS,
                "intensity_g_per_kwh", "intensity_source"]
     increments = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUM_FIELDS)
+    # Table and column names are constants of this module; values go as parameters.
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # nosec B608
         f"ON CONFLICT (tenant_id, hour, variant_id, mode, source, energy_method) DO UPDATE SET {increments}"
     )
     params = []
