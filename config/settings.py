@@ -233,6 +233,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Carbon intensity (carbon/conf.py documents every CARBON_* setting) ---------------
 ELECTRICITYMAPS_TOKEN = env.str("ELECTRICITYMAPS_TOKEN", default="")
+ELECTRICITYMAPS_API_BASE = env.str("ELECTRICITYMAPS_API_BASE", default="https://api.electricitymaps.com")
+UK_CARBON_INTENSITY_API_BASE = env.str("UK_CARBON_INTENSITY_API_BASE", default="https://api.carbonintensity.org.uk")
+CARBON_PREFERRED_KIND = env.str("CARBON_PREFERRED_KIND", default="lifecycle")
 # CARBON_OFFLINE=1: no live grid-data APIs (tests, air-gapped hosts): stored history,
 # seasonal-naive forecasts and annual averages only.
 CARBON_OFFLINE = env.bool("CARBON_OFFLINE", default=False)
