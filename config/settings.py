@@ -183,6 +183,8 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 ONNX_INTRA_OP_THREADS = env.int("ONNX_INTRA_OP_THREADS", default=1)
 ONNX_INTER_OP_THREADS = env.int("ONNX_INTER_OP_THREADS", default=1)
 PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
+# Grid zone whose intensity prices the CO2e of training runs (build_models).
+TRAINING_GRID_ZONE = env.str("TRAINING_GRID_ZONE", default="GB")
 # Power model (inference/energy.py): watts per busy core; unset = RAPL, else CodeCarbon's table.
 ENERGY_CPU_WATTS_PER_CORE = env.str("ENERGY_CPU_WATTS_PER_CORE", default="")
 ENERGY_PUE = env.str("ENERGY_PUE", default="1.2")

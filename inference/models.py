@@ -58,6 +58,8 @@ class ModelVersion(models.Model):
     dataset_sha256 = models.CharField(max_length=64)
     train_rows = models.PositiveIntegerField()
     eval_rows = models.PositiveIntegerField()
+    # SHA-256 of the build configuration: with the dataset hash, decides "up to date".
+    config_sha256 = models.CharField(max_length=64, blank=True, default="")
     notes = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 

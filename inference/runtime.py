@@ -91,6 +91,16 @@ def input_signature(path: str | Path) -> dict:
 
 def quantize_int8_dynamic(src: str | Path, dst: str | Path) -> None:
     """Int8 dynamic quantisation of weights (onnxruntime.quantization)."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    # It logs "Please consider to run pre-processing" on the root logger for every call;
+    # pre-processing (shape inference) changes nothing for an MLP.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
