@@ -6,6 +6,7 @@ validation and the same onnxruntime call, and no metering.
 """
 
 from django.urls import path
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,8 +17,14 @@ from inference.serving import PredictError, _validate_payload, validate_rows
 from tenants.authentication import ApiKeyAuthentication
 
 
+class HasApiKey(BasePermission):
+    def has_permission(self, request, view):
+        return request.auth is not None and "predict" in request.auth.scopes
+
+
 class PlainDrfPredict(APIView):
     authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKey]
 
     def post(self, request, family):
         try:

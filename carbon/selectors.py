@@ -103,10 +103,12 @@ def intensity_cache_clear() -> None:
     _hour_cache.clear()
 
 
-def intensity_at(*, zone: str, at: datetime) -> IntensityPoint:
+def intensity_at(*, zone: str, at: datetime, allow_live: bool = True) -> IntensityPoint:
     """Intensity of `zone` at instant `at`: stored history if it covers `at`, else the
     provider chain (live, seasonal-naive), else the zone's annual average.
 
+    allow_live=False skips providers that make network calls (for callers that must not
+    wait on one, like the request path; they refresh live values in the background).
     Never raises for lack of data; raises InvalidZoneError / ValueError for bad input.
     """
     zone_validate(zone)
@@ -118,7 +120,7 @@ def intensity_at(*, zone: str, at: datetime) -> IntensityPoint:
             if point.covers(at):
                 return point
     for provider in provider_chain(zone=zone):
-        if provider.unavailable_reason(zone=zone):
+        if provider.unavailable_reason(zone=zone) or (not allow_live and provider.method == METHOD_LIVE):
             continue
         try:
             points = provider.points(zone=zone, start=hour, end=hour + HOUR)

@@ -2,11 +2,14 @@
 
 The grid intensity comes from carbon.selectors.intensity_at (stored history, live
 providers, forecasts, then the zone's annual average), cached per process per zone and
-hour so the request path does no look-up after the first request of an hour.
+hour. The request path never waits on a network call: on a miss it takes what is known
+without one (stored history, seasonal-naive, annual average) and a background thread
+fetches the live value for the next requests of that hour.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,6 +18,8 @@ from decimal import Decimal
 from django.conf import settings
 
 from carbon import units
+
+logger = logging.getLogger(__name__)
 
 INTENSITY_CACHE_SECONDS = 300.0
 
@@ -29,16 +34,55 @@ def intensity_for_hour(*, zone: str, hour: int) -> tuple[Decimal, str]:
     now = time.monotonic()
     if hit is not None and hit[0] > now:
         return hit[1], hit[2]
+    if hit is not None:  # stale: serve it, refresh in the background
+        _refresh_in_background(zone, hour)
+        return hit[1], hit[2]
+    with _lock:
+        if key not in _cache:
+            _store(key, _resolve(zone, hour, allow_live=False))
+    _refresh_in_background(zone, hour)
+    return _cache[key][1], _cache[key][2]
+
+
+def _resolve(zone: str, hour: int, *, allow_live: bool):
     from carbon.selectors import intensity_at
 
+    return intensity_at(zone=zone, at=datetime.fromtimestamp(hour, tz=UTC), allow_live=allow_live)
+
+
+def _store(key: tuple[str, int], point) -> None:
+    source = f"{point.source} ({point.kind}{', forecast' if point.is_forecast else ''}" \
+             f"{', annual average' if point.is_average else ''})"
+    if len(_cache) > 10_000:
+        _cache.clear()
+    _cache[key] = (time.monotonic() + INTENSITY_CACHE_SECONDS, Decimal(point.g_per_kwh), source[:100])
+
+
+_refreshing: set[tuple[str, int]] = set()
+
+
+def _refresh_in_background(zone: str, hour: int) -> None:
+    if settings.CARBON_OFFLINE:
+        return  # no live provider to ask
+    key = (zone, hour)
     with _lock:
-        point = intensity_at(zone=zone, at=datetime.fromtimestamp(hour, tz=UTC))
-        source = f"{point.source} ({point.kind}{', forecast' if point.is_forecast else ''}" \
-                 f"{', annual average' if point.is_average else ''})"
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[key] = (now + INTENSITY_CACHE_SECONDS, Decimal(point.g_per_kwh), source[:100])
-    return _cache[key][1], _cache[key][2]
+        if key in _refreshing:
+            return
+        _refreshing.add(key)
+
+    def run():
+        from django.db import connection
+
+        try:
+            _store(key, _resolve(zone, hour, allow_live=True))
+        except Exception:  # keep serving the value we have; the next miss tries again
+            logger.warning("intensity refresh for %s failed", zone, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+            with _lock:
+                _refreshing.discard(key)
+
+    threading.Thread(target=run, name="greentier-intensity-refresh", daemon=True).start()
 
 
 def embodied_ug_per_cpu_second() -> Decimal:
