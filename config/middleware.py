@@ -21,7 +21,8 @@ class RequestBodyLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error("bad_request", "Content-Length is not a number.", 400)
-        limit = self.upload_limit if request.path == "/v1/batches" else self.limit
+        uploads = request.path == "/v1/batches" or request.path.endswith("/candidates")
+        limit = self.upload_limit if uploads else self.limit
         if length > limit:
             return json_error(
                 "payload_too_large",

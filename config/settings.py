@@ -194,6 +194,7 @@ EMBODIED_UG_PER_CPU_SECOND = env.str("EMBODIED_UG_PER_CPU_SECOND", default="149"
 METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(VAR_DIR / "metering"))
 METERING_FLUSH_SECONDS = env.float("METERING_FLUSH_SECONDS", default=1.0)
 METERING_FSYNC = env.bool("METERING_FSYNC", default=False)
+CANDIDATE_MAX_BYTES = env.int("CANDIDATE_MAX_BYTES", default=20 * 1024 * 1024)  # energy-gate uploads
 # Idempotency-Key on predictions (inference/idempotency.py).
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=10.0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 import io
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from carbon import units
 from config.errors import ApiError, json_error
 from config.parsers import loads_strict
 from inference import registry
+from inference.energy_gate import GateError, energy_check, statement_markdown
 from inference.idempotency import IdempotencyError, idempotency_claim, idempotency_complete, idempotency_release
 from inference.batches import BatchError, batch_job_submit, batch_result_frame
 from inference.models import BatchJob, Mode
@@ -438,3 +440,46 @@ class BatchResultsApi(TenantAPIView):
             response = HttpResponse(frame.to_csv(index=False), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{job.id}-results.{fmt}"'
         return response
+
+
+# --- energy gate for candidate models ---------------------------------------------------------
+
+
+class CandidateForm(serializers.Serializer):
+    file = serializers.FileField(help_text="candidate ONNX model taking the family's inputs")
+    max_increase = serializers.DecimalField(max_digits=6, decimal_places=4, min_value=Decimal(0), default=Decimal("0.05"),
+                                            help_text="allowed growth of energy per prediction, as a fraction")
+
+
+class CandidateOutput(serializers.Serializer):
+    passed = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    statement_markdown = serializers.CharField()
+    result = serializers.DictField()
+
+
+class CandidateApi(TenantAPIView):
+    """Energy impact of a model you would like to serve, against the family's default."""
+
+    required_scope = Scope.ADMIN
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": CandidateForm}, responses={200: CandidateOutput, 400: ErrorOutput,
+                                                                           404: ErrorOutput},
+                   summary="Energy check of a candidate model (the CI energy gate, as an API)")
+    def post(self, request, family: str, *, tenant):
+        form = CandidateForm(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        if upload.size > settings.CANDIDATE_MAX_BYTES:
+            raise ApiError(f"The model is {upload.size} bytes; the limit is {settings.CANDIDATE_MAX_BYTES}.",
+                           code="file_too_large")
+        if registry.family_get(name=family) is None:
+            raise NotFound(f"No model family {family!r}.")
+        try:
+            result = energy_check(candidate=upload.read(), family_name=family,
+                                  max_increase=form.validated_data["max_increase"], rounds=3)
+        except GateError as exc:
+            raise ApiError(str(exc), code="invalid_model") from None
+        return Response({"passed": result.passed, "reasons": result.reasons,
+                         "statement_markdown": statement_markdown(result), "result": result.as_json()})

@@ -107,7 +107,8 @@ def validate_rows(inputs: list, *, n_features: int, raw_has_literals: bool) -> n
     if array.dtype.kind not in "iuf":
         bad = next((v for row in inputs for v in row if isinstance(v, bool) or not isinstance(v, (int, float))), None)
         raise PredictError(f"inputs must contain numbers only; found {type(bad).__name__}.", code="invalid_type")
-    array = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # out-of-range values become inf and are refused below
+        array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise PredictError("inputs contain a value out of float32 range.", code="invalid_value")
     return array

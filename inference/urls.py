@@ -6,6 +6,7 @@ urlpatterns = [
     path("models", apis.ModelListApi.as_view(), name="models"),
     path("models/<slug:family>", apis.ModelDetailApi.as_view(), name="model-detail"),
     path("models/<slug:family>/predict", apis.PredictApi.as_view(), name="predict"),
+    path("models/<slug:family>/candidates", apis.CandidateApi.as_view(), name="model-candidates"),
     path("usage", apis.UsageApi.as_view(), name="usage"),
     path("batches", apis.BatchListApi.as_view(), name="batches"),
     path("batches/<int:job_id>", apis.BatchDetailApi.as_view(), name="batch-detail"),
