@@ -7,6 +7,7 @@ SECRET_KEY, DATABASE_URL, CELERY_BROKER_URL and REDIS_URL. See docs/operations.m
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # runtime data of the embedded demo (gitignored)
@@ -135,6 +136,10 @@ CELERY_BEAT_SCHEDULE = {
     "batch-replan": {"task": "inference.batch_jobs_replan", "schedule": 15 * 60.0},
     # Safety net for lost broker messages and silent workers.
     "batch-dispatch-overdue": {"task": "inference.batch_jobs_dispatch_overdue", "schedule": 5 * 60.0},
+    # Energy budgets: batch usage and usage of other processes (web flushes do it too).
+    "budgets-evaluate": {"task": "inference.budgets_evaluate", "schedule": 60.0},
+    # Retention: archive and delete data past each tenant's policy.
+    "retention-run": {"task": "inference.retention_run", "schedule": crontab(hour=3, minute=30)},
 }
 CELERY_TASK_DEFAULT_QUEUE = "online"
 CELERY_TASK_ROUTES = {
@@ -194,6 +199,8 @@ EMBODIED_UG_PER_CPU_SECOND = env.str("EMBODIED_UG_PER_CPU_SECOND", default="149"
 METERING_SPOOL_DIR = env.path("METERING_SPOOL_DIR", default=str(VAR_DIR / "metering"))
 METERING_FLUSH_SECONDS = env.float("METERING_FLUSH_SECONDS", default=1.0)
 METERING_FSYNC = env.bool("METERING_FSYNC", default=False)
+BUDGET_CACHE_SECONDS = env.float("BUDGET_CACHE_SECONDS", default=10.0)  # enforcement lag per process
+COLD_STORAGE_DIR = env.path("COLD_STORAGE_DIR", default=str(VAR_DIR / "cold"))  # retention archives
 CANDIDATE_MAX_BYTES = env.int("CANDIDATE_MAX_BYTES", default=20 * 1024 * 1024)  # energy-gate uploads
 # Idempotency-Key on predictions (inference/idempotency.py).
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)

@@ -44,3 +44,5 @@ if "MEDIA_ROOT" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], True)
 MEDIA_ROOT = os.environ["MEDIA_ROOT"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+COLD_STORAGE_DIR = os.path.join(MEDIA_ROOT, "cold")
+BUDGET_CACHE_SECONDS = 0.0  # tests see budget changes at once

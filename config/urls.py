@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
@@ -15,6 +16,8 @@ urlpatterns = [
                                                     permission_classes=[]), name="api-docs"),
     path("v1/", include("tenants.urls")),
     path("v1/", include("inference.urls")),
+    path("portal/", include("portal.urls")),
+    path("", RedirectView.as_view(pattern_name="portal:home", permanent=False)),
 ]
 
 handler400 = "config.errors.handler400"

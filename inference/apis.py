@@ -431,6 +431,9 @@ class BatchResultsApi(TenantAPIView):
         if job.status != BatchJob.Status.SUCCEEDED:
             raise ApiError(f"The job is {job.status}; results exist once it has succeeded.", code="not_ready",
                            status_code=409)
+        if job.result_purged_at is not None:
+            raise ApiError(f"The results were deleted on {job.result_purged_at:%Y-%m-%d} by your retention policy.",
+                           code="purged", status_code=410)
         frame = batch_result_frame(job=job)
         if fmt == "parquet":
             buffer = io.BytesIO()
@@ -483,3 +486,175 @@ class CandidateApi(TenantAPIView):
             raise ApiError(str(exc), code="invalid_model") from None
         return Response({"passed": result.passed, "reasons": result.reasons,
                          "statement_markdown": statement_markdown(result), "result": result.as_json()})
+
+
+# --- energy budgets ------------------------------------------------------------------------------
+
+
+class BudgetInput(serializers.Serializer):
+    family = serializers.SlugField(required=False, allow_null=True, default=None,
+                                   help_text="model family; omit for a budget over all usage")
+    monthly_limit_kwh = serializers.DecimalField(max_digits=20, decimal_places=9, min_value=Decimal("0.000000001"))
+    enforce = serializers.BooleanField(default=False, help_text="refuse predictions (429) beyond the limit")
+
+
+class SignOffInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+    new_limit_kwh = serializers.DecimalField(max_digits=20, decimal_places=9, min_value=Decimal("0.000000001"))
+
+
+class BudgetEventOutput(serializers.Serializer):
+    threshold_pct = serializers.IntegerField()
+    month = serializers.CharField()
+    at = serializers.DateTimeField()
+    used_kwh = serializers.CharField()
+    limit_kwh = serializers.CharField()
+
+
+class BudgetSignOffOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    by = serializers.CharField()
+    reason = serializers.CharField()
+    previous_limit_kwh = serializers.CharField()
+    new_limit_kwh = serializers.CharField()
+
+
+class BudgetOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    family = serializers.CharField(allow_null=True)
+    monthly_limit_kwh = serializers.CharField()
+    month = serializers.CharField()
+    used_kwh = serializers.CharField()
+    used_fraction = serializers.FloatField()
+    enforce = serializers.BooleanField()
+    exceeded = serializers.BooleanField()
+    events = BudgetEventOutput(many=True)
+    sign_offs = BudgetSignOffOutput(many=True)
+
+
+class StoredKind(serializers.Serializer):
+    files = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    oldest_age_days = serializers.IntegerField(allow_null=True)
+    reads = serializers.IntegerField()
+
+
+class RetentionReportOutput(serializers.Serializer):
+    policy = inline_serializer("RetentionPolicy", {
+        "batch_inputs_days": serializers.IntegerField(), "batch_outputs_days": serializers.IntegerField(),
+        "usage_detail_days": serializers.IntegerField()})
+    batch_inputs = StoredKind()
+    batch_outputs = StoredKind()
+    usage_detail = inline_serializer("UsageDetailStored", {
+        "hourly_rows": serializers.IntegerField(), "monthly_rows": serializers.IntegerField(),
+        "oldest_age_days": serializers.IntegerField(allow_null=True),
+        "archived_months": serializers.ListField(child=serializers.CharField()),
+        "archive_bytes": serializers.IntegerField()})
+
+
+def _budget_json(budget, month) -> dict:
+    from inference.budgets import budget_usage_uj
+
+    usage = budget_usage_uj(budget=budget, month=month)
+    return {
+        "id": budget.id, "family": budget.family.name if budget.family_id else None,
+        "monthly_limit_kwh": f"{units.uj_to_kwh(budget.monthly_limit_uj):.9f}",
+        "month": f"{month:%Y-%m}", "used_kwh": f"{units.uj_to_kwh(usage):.9f}",
+        "used_fraction": round(usage / budget.monthly_limit_uj, 4), "enforce": budget.enforce,
+        "exceeded": budget.exceeded,
+        "events": [{"threshold_pct": e.threshold_pct, "month": f"{e.month:%Y-%m}", "at": e.created_at,
+                    "used_kwh": f"{units.uj_to_kwh(e.usage_uj):.9f}",
+                    "limit_kwh": f"{units.uj_to_kwh(e.limit_uj):.9f}"} for e in budget.events.all()[:24]],
+        "sign_offs": [{"at": s.created_at, "by": s.signed_by, "reason": s.reason,
+                       "previous_limit_kwh": f"{units.uj_to_kwh(s.previous_limit_uj):.9f}",
+                       "new_limit_kwh": f"{units.uj_to_kwh(s.new_limit_uj):.9f}"} for s in budget.sign_offs.all()[:24]],
+    }
+
+
+class BudgetListApi(TenantAPIView):
+    required_scope = Scope.ADMIN
+
+    @extend_schema(responses=BudgetOutput(many=True),
+                   summary="Monthly energy budgets with this month's use, threshold events and sign-offs")
+    def get(self, request, *, tenant):
+        from django.utils import timezone
+
+        from inference.budgets import month_start
+        from inference.models import EnergyBudget
+
+        month = month_start(timezone.now())
+        budgets = EnergyBudget.objects.select_related("family").order_by("id")
+        return Response([_budget_json(b, month) for b in budgets])
+
+    @extend_schema(request=BudgetInput, responses={200: BudgetOutput, 400: ErrorOutput},
+                   summary="Set the budget (overall or for one family); audited")
+    def post(self, request, *, tenant):
+        from django.utils import timezone
+
+        from inference.budgets import BudgetError, budget_set, month_start
+
+        form = BudgetInput(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            budget = budget_set(tenant=tenant, family_name=form.validated_data["family"],
+                                monthly_limit_uj=units.kwh_to_uj(form.validated_data["monthly_limit_kwh"]),
+                                enforce=form.validated_data["enforce"], actor=f"api:{request.auth.prefix}")
+        except BudgetError as exc:
+            raise ApiError(exc.detail, code=exc.code) from None
+        return Response(_budget_json(budget, month_start(timezone.now())))
+
+
+class BudgetSignOffApi(TenantAPIView):
+    required_scope = Scope.ADMIN
+
+    @extend_schema(request=SignOffInput, responses={200: BudgetOutput, 400: ErrorOutput, 404: ErrorOutput},
+                   summary="Sign off a higher limit (who, why, new budget); lifts enforcement")
+    def post(self, request, budget_id: int, *, tenant):
+        from django.utils import timezone
+
+        from inference.budgets import BudgetError, budget_sign_off, month_start
+        from inference.models import EnergyBudget
+
+        form = SignOffInput(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            sign_off = budget_sign_off(tenant=tenant, budget_id=budget_id, signed_by=f"api:{request.auth.prefix}",
+                                       reason=form.validated_data["reason"],
+                                       new_limit_uj=units.kwh_to_uj(form.validated_data["new_limit_kwh"]))
+        except EnergyBudget.DoesNotExist:
+            raise NotFound("No such budget.") from None
+        except BudgetError as exc:
+            raise ApiError(exc.detail, code=exc.code) from None
+        return Response(_budget_json(sign_off.budget, month_start(timezone.now())))
+
+
+# --- retention -------------------------------------------------------------------------------------
+
+
+class RetentionInput(serializers.Serializer):
+    batch_inputs_days = serializers.IntegerField(min_value=1, max_value=3650)
+    batch_outputs_days = serializers.IntegerField(min_value=1, max_value=3650)
+    usage_detail_days = serializers.IntegerField(min_value=1, max_value=3650)
+
+
+class RetentionApi(TenantAPIView):
+    required_scope = Scope.ADMIN
+
+    @extend_schema(responses=RetentionReportOutput, summary="Retention policy and report: volume, age, reads")
+    def get(self, request, *, tenant):
+        from inference.retention import retention_report
+
+        return Response(retention_report(tenant=tenant))
+
+    @extend_schema(request=RetentionInput, responses={200: RetentionReportOutput, 400: ErrorOutput},
+                   summary="Set the retention policy; audited")
+    def put(self, request, *, tenant):
+        from inference.retention import RetentionError, retention_policy_set, retention_report
+
+        form = RetentionInput(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            retention_policy_set(tenant=tenant, actor=f"api:{request.auth.prefix}", **form.validated_data)
+        except RetentionError as exc:
+            raise ApiError(str(exc), code="invalid_policy") from None
+        return Response(retention_report(tenant=tenant))

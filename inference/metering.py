@@ -168,6 +168,16 @@ def _commit(buckets: dict, energy_method: str, spool_name: str, *, expected: int
     return True
 
 
+def _after_flush(tenant_ids: list[int]) -> None:
+    """Budgets see new usage within a flush; a failure here never affects metering."""
+    from inference.budgets import budgets_evaluate
+
+    try:
+        budgets_evaluate(tenant_ids=tenant_ids)
+    except Exception:
+        logger.exception("budget evaluation after a metering flush failed; beat will retry")
+
+
 class Meter:
     """One per process: the spool file, the in-memory aggregate and the flusher thread."""
 
@@ -233,6 +243,8 @@ class Meter:
                 logger.error("metering checkpoint for %s moved under us; not counting again", self._name)
             with self._lock:
                 self._flushed = offset
+        if ok:
+            _after_flush(sorted({key[0] for key in pending}))
 
     def _run(self) -> None:
         next_recovery = 0.0

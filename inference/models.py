@@ -188,6 +188,9 @@ class UsageHour(TenantOwnedModel):
     # Intensity used for co2e_ug and where it came from (e.g. "codecarbon-annual-average").
     intensity_g_per_kwh = models.DecimalField(max_digits=9, decimal_places=3)
     intensity_source = models.CharField(max_length=100)
+    # True for a month's rows compacted by the retention policy: `hour` is then the
+    # month's first hour and the row sums the whole month (detail is in cold storage).
+    monthly_aggregate = models.BooleanField(default=False, db_default=False)  # raw upserts rely on it
 
     class Meta(TenantOwnedModel.Meta):
         constraints = [
@@ -227,6 +230,7 @@ class BatchInput(TenantOwnedModel):
     path = models.CharField(max_length=255)  # relative to MEDIA_ROOT
     created_at = models.DateTimeField(auto_now_add=True)
     read_count = models.BigIntegerField(default=0)  # times served or read by a job (retention report)
+    purged_at = models.DateTimeField(null=True, blank=True)  # file deleted by the retention policy
 
     class Meta(TenantOwnedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="batchinput_unique_per_tenant")]
@@ -270,6 +274,7 @@ class BatchJob(TenantOwnedModel):
     result_path = models.CharField(max_length=255, blank=True, default="")
     result_sha256 = models.CharField(max_length=64, blank=True, default="")
     result_read_count = models.BigIntegerField(default=0)
+    result_purged_at = models.DateTimeField(null=True, blank=True)  # deleted by the retention policy
     cpu_us = models.BigIntegerField(default=0)
     energy_uj = models.BigIntegerField(default=0)
     actual_g_per_kwh = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
@@ -285,3 +290,67 @@ class BatchJob(TenantOwnedModel):
     def saved_co2e_ug(self) -> int:
         """CO2e avoided by running in the planned window instead of at once (measured)."""
         return self.run_now_co2e_ug - self.co2e_ug if self.status == self.Status.SUCCEEDED else 0
+
+
+class EnergyBudget(TenantOwnedModel):
+    """A tenant's monthly energy budget, for all its usage or one model family.
+
+    Crossing 80% and 100% of the limit in a month raises a BudgetEvent. With `enforce`,
+    predictions beyond the limit get 429 until a tenant admin signs off a higher limit.
+    """
+
+    family = models.ForeignKey(ModelFamily, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    monthly_limit_uj = models.BigIntegerField()  # energy per calendar month (UTC), microjoules
+    enforce = models.BooleanField(default=False)
+    # Maintained by inference.budgets: usage of the current month has reached the limit.
+    exceeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "family"], name="energybudget_one_per_family"),
+            models.UniqueConstraint(fields=["tenant"], condition=models.Q(family__isnull=True),
+                                    name="energybudget_one_overall"),
+            models.CheckConstraint(condition=models.Q(monthly_limit_uj__gt=0), name="energybudget_positive"),
+        ]
+
+
+class BudgetEvent(TenantOwnedModel):
+    budget = models.ForeignKey(EnergyBudget, on_delete=models.CASCADE, related_name="events")
+    month = models.DateField()  # first day of the month
+    threshold_pct = models.PositiveSmallIntegerField()  # 80 or 100
+    usage_uj = models.BigIntegerField()
+    limit_uj = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["budget", "month", "threshold_pct", "limit_uj"],
+                                               name="budgetevent_once_per_threshold")]
+
+
+class BudgetSignOff(TenantOwnedModel):
+    budget = models.ForeignKey(EnergyBudget, on_delete=models.CASCADE, related_name="sign_offs")
+    month = models.DateField()
+    signed_by = models.CharField(max_length=150)
+    reason = models.TextField()
+    previous_limit_uj = models.BigIntegerField()
+    new_limit_uj = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+
+
+class RetentionPolicy(TenantOwnedModel):
+    """How long a tenant's data stays hot. Past it, usage detail is archived to Parquet in
+    cold storage and compacted to monthly rows; batch files are deleted."""
+
+    batch_inputs_days = models.PositiveIntegerField(default=90)
+    batch_outputs_days = models.PositiveIntegerField(default=90)
+    usage_detail_days = models.PositiveIntegerField(default=400)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="retentionpolicy_one_per_tenant")]

@@ -25,6 +25,7 @@ ROUTE_CACHE_SECONDS = 10.0
 @dataclass(frozen=True)
 class Route:
     family: str
+    family_id: int
     variant_id: int
     variant_name: str
     technique: str
@@ -60,7 +61,7 @@ def _route(family: ModelFamily, variant: ModelVariant) -> Route:
     schema = variant.input_schema or {}
     shape = schema.get("shape") or [None, 0]
     return Route(
-        family=family.name, variant_id=variant.id, variant_name=variant.name, technique=variant.technique,
+        family=family.name, family_id=family.id, variant_id=variant.id, variant_name=variant.name, technique=variant.technique,
         accuracy=variant.accuracy, energy_per_1k_uj=variant.energy_per_1k_uj, path=artifact_path(variant.artifact),
         sha256=variant.artifact.sha256, n_features=int(shape[-1] or 0),
         input_min=schema.get("min"), input_max=schema.get("max"),

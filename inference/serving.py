@@ -15,6 +15,7 @@ from django.conf import settings
 
 from carbon import units
 from inference import runtime
+from inference.budgets import budget_blocks
 from inference.emissions import intensity_for_hour, request_emissions
 from inference.energy import power_model, thread_cpu_us
 from inference.metering import UsageRecord, hour_of, meter
@@ -123,6 +124,10 @@ def predict(*, family: str, payload, raw_body: bytes, tenant_id: int, grid_zone:
     except UnknownFamily:
         raise PredictError(f"No model family {family!r}; GET /v1/models lists them.", code="not_found",
                            status=404) from None
+    if budget_blocks(tenant_id=tenant_id, family_id=route.family_id):
+        raise PredictError("Your monthly energy budget is used up and enforced; a tenant admin can sign off a "
+                           "higher limit (POST /v1/budgets/{id}/sign-off).", code="energy_budget_exceeded",
+                           status=429)
     raw_has_literals = b"true" in raw_body or b"false" in raw_body or b"null" in raw_body
     rows = validate_rows(inputs, n_features=route.n_features, raw_has_literals=raw_has_literals)
 

@@ -42,3 +42,17 @@ def metering_recover() -> int:
     from inference.metering import recover_orphans
 
     return recover_orphans(Path(settings.METERING_SPOOL_DIR))
+
+
+@shared_task(name="inference.budgets_evaluate")
+def budgets_evaluate() -> int:
+    from inference.budgets import budgets_evaluate as evaluate
+
+    return evaluate()
+
+
+@shared_task(name="inference.retention_run", acks_late=True)
+def retention_run() -> dict:
+    from inference.retention import retention_run as run
+
+    return run()

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from tenants.models import ApiKey, Membership, Tenant
+from tenants.models import ApiKey, AuditEvent, Membership, Tenant, TierChange
+from tenants.services import tenant_change_tier
 
 
 class AllTenantsAdmin(admin.ModelAdmin):
@@ -15,6 +16,16 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "tier", "grid_zone", "currency", "created_at"]
     search_fields = ["slug", "name"]
     list_filter = ["tier", "grid_zone"]
+
+    def save_model(self, request, obj, form, change):
+        """A tier edited here goes through tenant_change_tier: recorded, prorated, audited."""
+        new_tier = obj.tier
+        if change and "tier" in form.changed_data:
+            obj.tier = form.initial["tier"]
+            super().save_model(request, obj, form, change)
+            tenant_change_tier(tenant=obj, tier=new_tier, changed_by=request.user.get_username())
+        else:
+            super().save_model(request, obj, form, change)
 
 
 @admin.register(Membership)
@@ -31,3 +42,31 @@ class ApiKeyAdmin(AllTenantsAdmin):
 
     def has_add_permission(self, request):
         return False  # keys are created by create_api_key or the API so the secret is shown once
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: audit events are append-only."""
+
+    list_display = ["created_at", "tenant", "actor", "action", "target_type", "target_id"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor", "target_id", "tenant__slug"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(AllTenantsAdmin):
+    list_display = ["effective_at", "tenant", "from_tier", "to_tier", "changed_by"]
+    readonly_fields = ["tenant", "from_tier", "to_tier", "effective_at", "changed_by"]
+
+    def has_add_permission(self, request):
+        return False  # tier changes go through tenant_change_tier (recorded and audited)

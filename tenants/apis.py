@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from config.errors import ApiError
 from tenants.models import ApiKey, Scope
-from tenants.selectors import api_key_list
+from tenants.selectors import api_key_list, audit_events
 from tenants.services import TenantError, api_key_create, api_key_revoke
 from tenants.views import TenantAPIView
 
@@ -83,7 +83,25 @@ class ApiKeyDetailApi(TenantAPIView):
     @extend_schema(responses=ApiKeyOutput)
     def delete(self, request, key_id: int, *, tenant):
         try:
-            api_key = api_key_revoke(tenant=tenant, key_id=key_id)
+            api_key = api_key_revoke(tenant=tenant, key_id=key_id, revoked_by=f"api:{request.auth.prefix}")
         except ApiKey.DoesNotExist:
             raise NotFound("No such API key.") from None
         return Response(ApiKeyOutput(api_key).data)
+
+
+class AuditEventOutput(serializers.Serializer):
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    target_type = serializers.CharField()
+    target_id = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class AuditApi(TenantAPIView):
+    required_scope = Scope.ADMIN
+
+    @extend_schema(responses=AuditEventOutput(many=True), summary="Who changed what in your account (newest first)")
+    def get(self, request, *, tenant):
+        return Response(AuditEventOutput(audit_events(tenant=tenant), many=True).data)

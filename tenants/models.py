@@ -127,3 +127,30 @@ class TierChange(TenantOwnedModel):
     class Meta(TenantOwnedModel.Meta):
         ordering = ["effective_at", "id"]
         indexes = [models.Index(fields=["tenant", "effective_at"], name="tierchange_tenant_at")]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a change: who changed what, with the values before and after.
+
+    Rows are never updated or deleted: a PostgreSQL trigger refuses both. tenant is
+    null for platform-wide changes (prices), which only staff see; row-level security
+    shows a tenant its own events only.
+    """
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.CharField(max_length=150)  # username, "cli", "api:<key prefix>", "system"
+    action = models.CharField(max_length=64)  # e.g. tier.change, api_key.create, price.update
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = models.Manager()  # reads go through tenants.selectors.audit_events (scoped)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "created_at"], name="auditevent_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type}:{self.target_id}"

@@ -95,3 +95,10 @@ def tier_history(*, tenant: Tenant, start, end) -> list[tuple]:
         cursor, tier = change.effective_at, change.to_tier
     spans.append((cursor, end, tier))
     return [s for s in spans if s[0] < s[1]]
+
+
+def audit_events(*, tenant: Tenant, limit: int = 200):
+    """The tenant's own audit events, newest first (run inside tenant_scope)."""
+    from tenants.models import AuditEvent
+
+    return AuditEvent.objects.filter(tenant=tenant).order_by("-created_at", "-id")[:limit]

@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants import keys
-from tenants.models import ApiKey, Membership, Role, Scope, Tenant, Tier, TierChange
-from tenants.scope import tenant_scope
+from tenants.models import ApiKey, AuditEvent, Membership, Role, Scope, Tenant, Tier, TierChange
+from tenants.scope import all_tenants_scope, tenant_scope
 from tenants.selectors import api_key_cache_clear
 
 
@@ -77,16 +77,22 @@ def api_key_create(*, tenant: Tenant, scopes: list[str] | None = None, name: str
             scopes=scopes,
             created_by=created_by[:150],
         )
+        audit_record(actor=created_by or "unknown", action="api_key.create", target_type="api_key",
+                     target_id=api_key.prefix, tenant=tenant, before=None,
+                     after={"prefix": api_key.prefix, "name": api_key.name, "scopes": scopes})
     return CreatedKey(api_key=api_key, raw_key=new.raw)
 
 
-def api_key_revoke(*, tenant: Tenant, key_id: int) -> ApiKey:
+def api_key_revoke(*, tenant: Tenant, key_id: int, revoked_by: str = "") -> ApiKey:
     """Revoke a tenant's key. Raises ApiKey.DoesNotExist for another tenant's key."""
     with tenant_scope(tenant.id):
         api_key = ApiKey.objects.select_for_update().get(id=key_id)
         if api_key.revoked_at is None:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at"])
+            audit_record(actor=revoked_by or "unknown", action="api_key.revoke", target_type="api_key",
+                         target_id=api_key.prefix, tenant=tenant, before={"revoked_at": None},
+                         after={"revoked_at": api_key.revoked_at.isoformat()})
     api_key_cache_clear()
     return api_key
 
@@ -108,5 +114,18 @@ def tenant_change_tier(*, tenant: Tenant, tier: str, changed_by: str, at=None) -
         )
         locked.tier = tier
         locked.save(update_fields=["tier"])
+        audit_record(actor=changed_by, action="tier.change", target_type="tenant", target_id=locked.slug,
+                     tenant=locked, before={"tier": change.from_tier}, after={"tier": tier})
     tenant.tier = tier
     return change
+
+
+def audit_record(*, actor: str, action: str, target_type: str, target_id: object = "", tenant: Tenant | None = None,
+                 before: dict | None = None, after: dict | None = None) -> AuditEvent:
+    """Append an audit event (in the caller's transaction, so a rolled-back change leaves
+    no event). Platform-wide changes pass tenant=None."""
+    scope = tenant_scope(tenant.id) if tenant is not None else all_tenants_scope()
+    with scope:
+        return AuditEvent.objects.create(
+            tenant=tenant, actor=(actor or "unknown")[:150], action=action[:64], target_type=target_type[:64],
+            target_id=str(target_id)[:64], before=before, after=after)

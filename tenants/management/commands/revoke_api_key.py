@@ -20,5 +20,5 @@ class Command(BaseCommand):
             api_key = ApiKey.all_tenants.select_related("tenant").filter(lookup_id=parts[2]).first()
         if api_key is None:
             raise CommandError(f"no API key with prefix gt_{parts[1]}_{parts[2]}")
-        api_key = api_key_revoke(tenant=api_key.tenant, key_id=api_key.id)
+        api_key = api_key_revoke(tenant=api_key.tenant, key_id=api_key.id, revoked_by="cli")
         self.stdout.write(f"revoked {api_key.prefix} of tenant {api_key.tenant.slug} at {api_key.revoked_at:%Y-%m-%d %H:%M:%S}Z")
