@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -59,7 +60,22 @@ def _first_message(errors) -> str:
     return str(errors)
 
 
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+def database_unavailable() -> JsonResponse:
+    response = json_error("service_unavailable", "The database is unavailable; retry in a few seconds.", 503)
+    response["Retry-After"] = "5"
+    return response
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, DATABASE_DOWN):
+        logger.warning("database unavailable: %s", exc)
+        response = Response(error_body("service_unavailable", "The database is unavailable; retry in a few seconds."),
+                            status=503)
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -30,3 +30,22 @@ class RequestBodyLimitMiddleware:
                 413,
             )
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A lost database connection is a clean 503 with Retry-After, never a 500 page, for
+    views outside DRF (the lean predict view, health, portal); DRF views get the same
+    from config.errors.api_exception_handler. Django reconnects on the next request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from config.errors import DATABASE_DOWN, database_unavailable
+
+        if isinstance(exception, DATABASE_DOWN):
+            return database_unavailable()
+        return None

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.admin_scope.AdminAllTenantsMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -140,10 +141,15 @@ CELERY_BEAT_SCHEDULE = {
     "budgets-evaluate": {"task": "inference.budgets_evaluate", "schedule": 60.0},
     # Retention: archive and delete data past each tenant's policy.
     "retention-run": {"task": "inference.retention_run", "schedule": crontab(hour=3, minute=30)},
+    # Finance: the monthly invoice run on the 1st; drafts Stripe could not take are retried hourly.
+    "billing-monthly-invoices": {"task": "billing.invoice_run_monthly",
+                                 "schedule": crontab(minute=0, hour=2, day_of_month=1)},
+    "billing-retry-draft-invoices": {"task": "billing.invoice_retry_drafts", "schedule": crontab(minute=30)},
 }
 CELERY_TASK_DEFAULT_QUEUE = "online"
 CELERY_TASK_ROUTES = {
     "inference.batch_job_run": {"queue": "batch"},
+    "billing.stripe_event_process": {"queue": "online"},  # webhooks never wait behind a month-end run
     "billing.*": {"queue": "monthly"},
     "reports.*": {"queue": "monthly"},
 }
@@ -256,6 +262,8 @@ if CARBON_OFFLINE:
 STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # set to localstripe in tests
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30)
 
 # --- Security (production) ------------------------------------------------------------
 if not DEBUG:
@@ -284,5 +292,6 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"stripe": {"level": "WARNING"}},  # the SDK logs every request at INFO
 }
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

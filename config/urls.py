@@ -16,6 +16,7 @@ urlpatterns = [
                                                     permission_classes=[]), name="api-docs"),
     path("v1/", include("tenants.urls")),
     path("v1/", include("inference.urls")),
+    path("v1/", include("billing.urls")),
     path("portal/", include("portal.urls")),
     path("", RedirectView.as_view(pattern_name="portal:home", permanent=False)),
 ]

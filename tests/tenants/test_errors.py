@@ -99,3 +99,17 @@ def test_unhandled_error_is_json_500(admin, monkeypatch):
     response = client.get("/v1/api-keys")
     assert_error(response, 500, "internal_error")
     assert "boom" not in response.content.decode()
+
+
+def test_database_outage_is_a_clean_503(admin, monkeypatch):
+    from django.db import OperationalError
+
+    from tenants import apis
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(apis, "api_key_list", down)
+    response = admin.get("/v1/api-keys")
+    assert_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
