@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from carbon import units
 from config.errors import ApiError, json_error
+from config.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictIntegerField
 from config.parsers import loads_strict
 from inference import registry
 from inference.energy_gate import GateError, energy_check, statement_markdown
@@ -180,7 +181,9 @@ class PredictApi(TenantAPIView):
 
 def predict_view(request, family: str):
     if request.method != "POST":
-        return json_error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
+        response = json_error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
+        response["Allow"] = "POST"
+        return response
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
         response = json_error("not_authenticated", "Send 'Authorization: Bearer <api key>'.", 401)
@@ -192,6 +195,8 @@ def predict_view(request, family: str):
         return json_error("authentication_failed", "API key is invalid or revoked.", 401)
     if Scope.PREDICT not in api_key.scopes:
         return json_error("permission_denied", "This API key lacks the 'predict' scope.", 403)
+    if request.GET:
+        return json_error("invalid_request", "This endpoint takes no query parameters.", 400)
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip()
     if content_type != "application/json":
         return json_error("unsupported_media_type", f'Unsupported media type "{content_type}" in request; '
@@ -251,16 +256,21 @@ class CSVRenderer(BaseRenderer):
         return out.getvalue().encode()
 
 
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$"
+
+
 class UsageApi(TenantAPIView):
     required_scope = Scope.USAGE
+    query_params = frozenset({"start", "end", "granularity", "group_by"})
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(
         summary="Predictions, energy, CO2e and SCI for a period",
         parameters=[
-            OpenApiParameter("start", str, description="ISO 8601 date or datetime (UTC), inclusive; "
-                             "default: the first day of this month"),
-            OpenApiParameter("end", str, description="ISO 8601 date or datetime (UTC), exclusive; default: now"),
+            OpenApiParameter("start", str, pattern=INSTANT_PATTERN, description="ISO 8601 date or datetime with a "
+                             "time zone, inclusive; default: the first day of this month"),
+            OpenApiParameter("end", str, pattern=INSTANT_PATTERN,
+                             description="ISO 8601 date or datetime with a time zone, exclusive; default: now"),
             OpenApiParameter("granularity", str, enum=["hour", "day", "month"], description="default day"),
             OpenApiParameter("group_by", str, description="comma-separated: model, mode, source"),
         ],
@@ -283,7 +293,7 @@ class UsageApi(TenantAPIView):
 
 
 def _parse_instant(value: str | None, name: str) -> datetime | None:
-    if not value:
+    if value is None:
         return None
     try:
         day = parse_date(value) if len(value) == 10 else None
@@ -418,6 +428,7 @@ class BatchDetailApi(TenantAPIView):
 
 class BatchResultsApi(TenantAPIView):
     required_scope = Scope.BATCHES
+    query_params = frozenset({"format"})
 
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["csv", "parquet"], description="default csv")],
                    responses={(200, "text/csv"): bytes, (200, "application/vnd.apache.parquet"): bytes,
@@ -492,15 +503,18 @@ class CandidateApi(TenantAPIView):
 
 
 class BudgetInput(serializers.Serializer):
-    family = serializers.SlugField(required=False, allow_null=True, default=None,
-                                   help_text="model family; omit for a budget over all usage")
-    monthly_limit_kwh = serializers.DecimalField(max_digits=20, decimal_places=9, min_value=Decimal("0.000000001"))
-    enforce = serializers.BooleanField(default=False, help_text="refuse predictions (429) beyond the limit")
+    family = StrictCharField(required=False, allow_null=True, default=None, max_length=63,
+                             help_text="model family; omit for a budget over all usage")
+    # Up to 1 GWh a month: larger limits overflow the 64-bit microjoule column.
+    monthly_limit_kwh = StrictDecimalField(max_digits=20, decimal_places=9, min_value=Decimal("0.000000001"),
+                                           max_value=Decimal("1000000"))
+    enforce = StrictBooleanField(default=False, help_text="refuse predictions (429) beyond the limit")
 
 
 class SignOffInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=5000)
-    new_limit_kwh = serializers.DecimalField(max_digits=20, decimal_places=9, min_value=Decimal("0.000000001"))
+    reason = StrictCharField(max_length=5000)
+    new_limit_kwh = StrictDecimalField(max_digits=20, decimal_places=9, min_value=Decimal("0.000000001"),
+                                       max_value=Decimal("1000000"))
 
 
 class BudgetEventOutput(serializers.Serializer):
@@ -632,9 +646,10 @@ class BudgetSignOffApi(TenantAPIView):
 
 
 class RetentionInput(serializers.Serializer):
-    batch_inputs_days = serializers.IntegerField(min_value=1, max_value=3650)
-    batch_outputs_days = serializers.IntegerField(min_value=1, max_value=3650)
-    usage_detail_days = serializers.IntegerField(min_value=1, max_value=3650)
+    batch_inputs_days = StrictIntegerField(min_value=1, max_value=3650)
+    batch_outputs_days = StrictIntegerField(min_value=1, max_value=3650)
+    usage_detail_days = StrictIntegerField(min_value=62, max_value=3650,
+                                           help_text="at least 62: a month is invoiced before its detail is archived")
 
 
 class RetentionApi(TenantAPIView):

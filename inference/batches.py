@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 import os
 import tempfile
@@ -51,6 +52,9 @@ class BatchError(ValueError):
 
 def feature_columns(n_features: int) -> list[str]:
     return [f"x{i}" for i in range(n_features)]
+
+
+logger = logging.getLogger(__name__)
 
 
 # --- reading and validating uploads ------------------------------------------------------
@@ -215,10 +219,17 @@ def batch_job_submit(*, tenant: Tenant, family_name: str, mode: str, deadline: d
 
 
 def _enqueue(job: BatchJob) -> None:
+    """Queue the run. If the broker is down, the job stays saved as planned/queued and
+    batch_jobs_dispatch_overdue queues it once the broker is back: never an error for
+    a request whose job was already stored."""
     from inference.tasks import batch_job_run
 
     eta = job.planned_start if job.planned_start > timezone.now() else None
-    batch_job_run.apply_async(args=[job.id, job.tenant_id, job.plan_version], eta=eta)
+    try:
+        batch_job_run.apply_async(args=[job.id, job.tenant_id, job.plan_version], eta=eta, retry=False)
+    except Exception:
+        logger.warning("could not queue batch job %s (broker down?); the overdue dispatcher will", job.id,
+                       exc_info=True)
 
 
 # --- re-planning and dispatch -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The production topology on this machine, without Docker: 2 gunicorn workers, 2 Celery
 # workers (online+batch, monthly+batch) and beat, against PostgreSQL and Redis on
-# 127.0.0.1. Usage: scripts/cluster.sh start|stop|status   (make cluster / make cluster-stop)
+# 127.0.0.1. Usage: scripts/cluster.sh start|stop|status|worker w1|w2   (make cluster / make cluster-stop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -37,11 +37,8 @@ start() {
   DJANGO_DEBUG=0 "$PY" manage.py demo_setup > "$RUN/demo.txt"
   "$PY" -m gunicorn config.wsgi:application -c config/gunicorn.py -b "127.0.0.1:$PORT" -w 2 \
     --pid "$RUN/web.pid" --daemon --access-logfile "$RUN/web-access.log" --error-logfile "$RUN/web.log"
-  for spec in "w1:online,batch" "w2:monthly,batch"; do
-    name=${spec%%:*}; queues=${spec#*:}
-    "$PY" -m celery -A config worker -n "$name@%h" -Q "$queues" -c 1 --detach \
-      --pidfile "$RUN/$name.pid" --logfile "$RUN/$name.log" -l INFO
-  done
+  worker w1
+  worker w2
   "$PY" -m celery -A config beat --detach --pidfile "$RUN/beat.pid" --logfile "$RUN/beat.log" -l INFO \
     -s "$CELERY_BEAT_SCHEDULE_FILENAME"
   for _ in $(seq 1 100); do
@@ -50,6 +47,19 @@ start() {
   done
   echo "cluster up: http://127.0.0.1:$PORT (database $DB_NAME, redis $REDIS_URL)"
   echo "demo key: $(tail -n 1 "$RUN/demo.txt")"
+}
+
+# One Celery worker by name (w1: online+batch, w2: monthly+batch); also used to replace
+# a worker that died (bench/suite.py kills them on purpose).
+worker() {
+  case "$1" in
+    w1) queues=online,batch ;;
+    w2) queues=monthly,batch ;;
+    *) echo "unknown worker $1 (w1 or w2)" >&2; exit 2 ;;
+  esac
+  rm -f "$RUN/$1.pid"
+  "$PY" -m celery -A config worker -n "$1@%h" -Q "$queues" -c 1 --detach \
+    --pidfile "$RUN/$1.pid" --logfile "$RUN/$1.log" -l INFO
 }
 
 stop() {
@@ -78,5 +88,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  worker) worker "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|worker w1|w2" >&2; exit 2 ;;
 esac

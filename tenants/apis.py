@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from config.errors import ApiError
+from config.fields import StrictCharField, StrictChoiceField
 from tenants.models import ApiKey, Scope
 from tenants.selectors import api_key_list, audit_events
 from tenants.services import TenantError, api_key_create, api_key_revoke
@@ -48,9 +49,9 @@ class ApiKeyCreated(ApiKeyOutput):
 
 
 class ApiKeyInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, default="")
+    name = StrictCharField(max_length=100, required=False, default="", allow_blank=True)
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=Scope.values), required=False, allow_empty=False,
+        child=StrictChoiceField(choices=Scope.values), required=False, allow_empty=False, min_length=1,
         help_text="Defaults to every scope.",
     )
 

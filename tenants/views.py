@@ -17,6 +17,17 @@ from tenants.scope import tenant_scope
 class TenantAPIView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     required_scope: str | None = None  # one of tenants.models.Scope
+    # Query parameters a view understands; anything else is a 400 (a typo should not be
+    # silently ignored, e.g. ?granulatity=hour).
+    query_params: frozenset[str] = frozenset()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - self.query_params)
+        if unknown:
+            accepted = ", ".join(sorted(self.query_params)) or "none"
+            raise exceptions.ValidationError({"query": [f"unknown query parameter(s) {', '.join(map(repr, unknown))}; "
+                                                        f"accepted: {accepted}"]})
 
     def check_permissions(self, request):
         if request.auth is None:
