@@ -1,4 +1,4 @@
-from tenants.scope import all_tenants_scope
+from tenants.scope import admin_all_tenants_scope
 
 
 class AdminAllTenantsMiddleware:
@@ -10,6 +10,6 @@ class AdminAllTenantsMiddleware:
 
     def __call__(self, request):
         if request.path.startswith("/admin/"):
-            with all_tenants_scope():
+            with admin_all_tenants_scope():
                 return self.get_response(request)
         return self.get_response(request)

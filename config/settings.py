@@ -152,6 +152,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-monthly-invoices": {"task": "billing.invoice_run_monthly",
                                  "schedule": crontab(minute=0, hour=2, day_of_month=1)},
     "billing-retry-draft-invoices": {"task": "billing.invoice_retry_drafts", "schedule": crontab(minute=30)},
+    # SLA statements after the invoice run; annual carbon reports on 2 January.
+    "reports-sla-monthly": {"task": "reports.sla_run_monthly", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
+    "reports-carbon-annual": {"task": "reports.carbon_reports_annual",
+                              "schedule": crontab(minute=0, hour=4, day_of_month=2, month_of_year=1)},
 }
 CELERY_TASK_DEFAULT_QUEUE = "online"
 CELERY_TASK_ROUTES = {

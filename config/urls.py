@@ -17,6 +17,7 @@ urlpatterns = [
     path("v1/", include("tenants.urls")),
     path("v1/", include("inference.urls")),
     path("v1/", include("billing.urls")),
+    path("v1/", include("reports.urls")),
     path("portal/", include("portal.urls")),
     path("", RedirectView.as_view(pattern_name="portal:home", permanent=False)),
 ]

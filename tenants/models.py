@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from tenants.scope import TenantScopeError, current_tenant_id, is_all_tenants
+from tenants.scope import TenantScopeError, current_tenant_id, is_admin_scope, is_all_tenants
 
 
 class Tier(models.TextChoices):
@@ -48,6 +48,8 @@ class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
         tenant_id = current_tenant_id()
         if tenant_id is not None:
             return qs.filter(tenant_id=tenant_id)
+        if is_admin_scope():
+            return qs
         if is_all_tenants():
             raise TenantScopeError(
                 f"{self.model.__name__}.objects inside all_tenants_scope(): use {self.model.__name__}.all_tenants"

@@ -20,6 +20,9 @@ from django.db import connections, transaction
 
 ALL_TENANTS = object()
 _current: contextvars.ContextVar[object | int | None] = contextvars.ContextVar("greentier_tenant", default=None)
+# The Django admin (staff only) uses Django's own machinery (forms, unique checks) that
+# goes through `objects`; only there may `objects` answer across tenants.
+_admin: contextvars.ContextVar[bool] = contextvars.ContextVar("greentier_admin_scope", default=False)
 
 
 class TenantScopeError(RuntimeError):
@@ -33,6 +36,10 @@ def current_tenant_id() -> int | None:
 
 def is_all_tenants() -> bool:
     return _current.get() is ALL_TENANTS
+
+
+def is_admin_scope() -> bool:
+    return _admin.get() and _current.get() is ALL_TENANTS
 
 
 def _set_db_scope(using: str, tenant_id: int | None, all_tenants: bool) -> None:
@@ -78,3 +85,15 @@ def all_tenants_scope(*, using: str = "default") -> Iterator[None]:
     """Cross-tenant work (jobs, credential lookup). Greppable on purpose."""
     with _scope(ALL_TENANTS, using=using):
         yield
+
+
+@contextlib.contextmanager
+def admin_all_tenants_scope(*, using: str = "default") -> Iterator[None]:
+    """The Django admin's requests: all tenants, and `objects` may be used unfiltered
+    (the admin's forms and unique checks call it). Nowhere else."""
+    token = _admin.set(True)
+    try:
+        with all_tenants_scope(using=using):
+            yield
+    finally:
+        _admin.reset(token)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -90,3 +91,23 @@ def test_bad_usage_queries_are_400(usage, api_client_for, params, message):
 def test_usage_needs_usage_scope(usage, api_client_for):
     tenant, _ = usage
     assert api_client_for(tenant, scopes=["predict"]).get("/v1/usage").status_code == 403
+
+
+def test_efficiency_savings_against_the_family_default(make_tenant, make_variant, add_usage):
+    from carbon import units
+    from inference.selectors import savings_for_period
+    from tenants.scope import tenant_scope
+
+    tenant = make_tenant()
+    default = make_variant(family="fam", name="big", energy_per_1k_uj=5_000_000)
+    small = make_variant(family="fam", name="small", technique="distilled", energy_per_1k_uj=1_234_567)
+    add_usage(tenant, small, NOV, mode="efficiency", predictions=777, intensity="123.456")
+    add_usage(tenant, default, NOV + H, mode="efficiency", predictions=5)  # default served: nothing avoided
+    add_usage(tenant, small, NOV + 2 * H, mode="standard", predictions=1000)  # not efficiency mode
+    with tenant_scope(tenant.id):
+        savings = savings_for_period(tenant=tenant, start=NOV, end=NOV + 30 * 24 * H)
+    delta_uj = (5_000_000 - 1_234_567) * 777 // 1000
+    assert default.version.family.default_variant_id == default.id
+    assert (savings.efficiency_predictions, savings.efficiency_mode_energy_uj) == (777, delta_uj)
+    assert savings.efficiency_mode_co2e_ug == units.co2e_ug(energy_uj=delta_uj, g_per_kwh=Decimal("123.456"))
+    assert (savings.green_scheduling_co2e_ug, savings.green_jobs) == (0, 0)
