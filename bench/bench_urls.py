@@ -37,4 +37,5 @@ class PlainDrfPredict(APIView):
         return Response({"predictions": labels.tolist(), "model": {"variant": route.variant_name}, "mode": mode})
 
 
-urlpatterns = [*product_urls, path("bench/plain-drf/<slug:family>/predict", PlainDrfPredict.as_view())]
+# First, like the product's predict route, so both pay the same URL resolution.
+urlpatterns = [path("bench/plain-drf/<slug:family>/predict", PlainDrfPredict.as_view()), *product_urls]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import hmac
 import json
 import logging
@@ -36,6 +37,27 @@ QUEUE_DEPTH = Gauge("greentier_celery_queue_depth", "Messages waiting in a Celer
                     multiprocess_mode="livemax")
 
 
+# Labelled children are looked up once per label set (labels() costs ~10 us per call).
+@functools.lru_cache(maxsize=4096)
+def _requests_child(route: str, method: str, status: int):
+    return REQUESTS.labels(route, method, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency_child(route: str):
+    return LATENCY.labels(route)
+
+
+@functools.lru_cache(maxsize=64)
+def predictions_child(mode: str, source: str):
+    return PREDICTIONS.labels(mode, source)
+
+
+@functools.lru_cache(maxsize=8)
+def energy_child(source: str):
+    return ENERGY.labels(source)
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -52,8 +74,8 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None else "unmatched"
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - started)
+        _requests_child(route, request.method, response.status_code).inc()
+        _latency_child(route).observe(time.perf_counter() - started)
         response["X-Request-ID"] = request_id
         return response
 

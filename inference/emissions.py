@@ -9,6 +9,7 @@ fetches the live value for the next requests of that hour.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -85,6 +86,7 @@ def _refresh_in_background(zone: str, hour: int) -> None:
     threading.Thread(target=run, name="greentier-intensity-refresh", daemon=True).start()
 
 
+@functools.lru_cache(maxsize=1)
 def embodied_ug_per_cpu_second() -> Decimal:
     return Decimal(str(settings.EMBODIED_UG_PER_CPU_SECOND))
 

@@ -20,7 +20,7 @@ from inference.emissions import intensity_for_hour, request_emissions
 from inference.energy import power_model, thread_cpu_us
 from inference.metering import UsageRecord, hour_of, meter
 from inference.models import Mode, Source
-from config.observability import ENERGY, PREDICTIONS
+from config.observability import energy_child, predictions_child
 from inference.routing import Route, UnknownFamily, routes_for
 
 
@@ -151,8 +151,8 @@ def predict(*, family: str, payload, raw_body: bytes, tenant_id: int, grid_zone:
             energy_uj=energy_uj, co2e_ug=co2e, embodied_co2e_ug=embodied,
             intensity_g_per_kwh=str(g_per_kwh), intensity_source=source,
         ))
-        PREDICTIONS.labels(mode, Source.ONLINE).inc(len(predictions))
-        ENERGY.labels(Source.ONLINE).inc(energy_uj / 1_000_000)
+        predictions_child(mode, Source.ONLINE).inc(len(predictions))
+        energy_child(Source.ONLINE).inc(energy_uj / 1_000_000)
     return PredictResult(predictions=predictions, route=route, mode=mode, energy_uj=energy_uj, co2e_ug=co2e,
                          embodied_co2e_ug=embodied, cpu_us=cpu_us, inference_cpu_us=inference_cpu_us,
                          intensity_g_per_kwh=g_per_kwh, intensity_source=source)

@@ -5,7 +5,6 @@ from inference import apis
 urlpatterns = [
     path("models", apis.ModelListApi.as_view(), name="models"),
     path("models/<slug:family>", apis.ModelDetailApi.as_view(), name="model-detail"),
-    path("models/<slug:family>/predict", apis.PredictApi.as_view(), name="predict"),
     path("models/<slug:family>/candidates", apis.CandidateApi.as_view(), name="model-candidates"),
     path("usage", apis.UsageApi.as_view(), name="usage"),
     path("budgets", apis.BudgetListApi.as_view(), name="budgets"),
