@@ -20,7 +20,7 @@ from billing.tasks import invoice_run_monthly
 from tenants.scope import all_tenants_scope, tenant_scope
 
 NOV = Period.parse("2026-11")
-TENANTS = 24  # about 0.1 s of Stripe calls each: the kill lands a few tenants into the run
+TENANTS = 50  # the 50-tenant run; about 0.1 s of Stripe calls each: the kill lands a few tenants in
 
 
 def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05, log=None):
@@ -44,7 +44,7 @@ def test_worker_sigkilled_mid_run_then_rerun_bills_every_tenant_exactly_once(
         localstripe, celery_worker, prices, billing_tenant, variant, add_usage, ready_account):
     tenants = [billing_tenant(currency="JPY" if n % 4 == 0 else "EUR") for n in range(TENANTS)]
     for n, tenant in enumerate(tenants):
-        add_usage(tenant, variant, datetime(2026, 11, 1 + n, tzinfo=UTC), predictions=1_000 * (n + 1))
+        add_usage(tenant, variant, datetime(2026, 11, 1 + n % 30, n // 30, tzinfo=UTC), predictions=1_000 * (n + 1))
         ready_account(tenant)
 
     invoice_run_monthly.apply_async(kwargs={"period": NOV.label}, queue=celery_worker.queue)
