@@ -18,11 +18,13 @@ from billing.models import (
     StripeEvent,
 )
 from billing.money import format_major
-from tenants.admin import AllTenantsAdmin
+from tenants.admin import AllTenantsAdmin, AuditedAdminMixin
 
 
 @admin.register(PriceVersion)
-class PriceVersionAdmin(admin.ModelAdmin):
+class PriceVersionAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_action = "price.change"
+
     list_display = ["currency", "effective_from", "base_fee_standard_minor", "base_fee_green_minor",
                     "standard_per_1k_minor", "efficiency_per_1k_minor", "accurate_per_1k_minor", "batch_per_1k_minor",
                     "green_premium_percent", "used_on_invoices"]

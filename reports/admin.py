@@ -15,7 +15,7 @@ from django.contrib import admin
 from reports import formatting as fmt
 from reports.models import Report, SlaEvaluation, SlaTerms
 from reports.sla import SlaError, sla_terms_validate
-from tenants.admin import AllTenantsAdmin
+from tenants.admin import AllTenantsAdmin, AuditedAdminMixin
 from tenants.scope import tenant_scope
 
 UJ_PER_WH = Decimal(fmt.UJ_PER_WH)
@@ -72,7 +72,9 @@ class SlaTermsForm(forms.ModelForm):
 
 
 @admin.register(SlaTerms)
-class SlaTermsAdmin(AllTenantsAdmin):
+class SlaTermsAdmin(AuditedAdminMixin, AllTenantsAdmin):
+    audit_action = "sla_terms.change"
+
     form = SlaTermsForm
     list_display = ["tenant", "family", "mode", "effective_from", "target_wh", "target_latency_p95_us",
                     "minor_breach_limit_percent", "minor_credit_percent", "major_credit_percent", "evaluated"]

@@ -1,7 +1,40 @@
 from django.contrib import admin
 
 from tenants.models import ApiKey, AuditEvent, Membership, Tenant, TierChange
-from tenants.services import tenant_change_tier
+from tenants.services import audit_record, tenant_change_tier
+
+
+def _snapshot(obj) -> dict:
+    """A JSON-safe dict of a model instance's fields, for audit before/after values."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.forms.models import model_to_dict
+
+    return json.loads(json.dumps(model_to_dict(obj), cls=DjangoJSONEncoder))
+
+
+class AuditedAdminMixin:
+    """Staff edits through the admin are audited (who, before, after). `audit_action`
+    names the change, e.g. "price.update"; `audit_tenant(obj)` is None for platform-wide rows."""
+
+    audit_action = "admin.change"
+
+    def audit_tenant(self, obj):
+        return getattr(obj, "tenant", None)
+
+    def save_model(self, request, obj, form, change):
+        before = _snapshot(type(obj).all_tenants.get(pk=obj.pk) if hasattr(type(obj), "all_tenants")
+                           else type(obj)._default_manager.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user.get_username(), action=self.audit_action, target_type=obj._meta.model_name,
+                     target_id=obj.pk, tenant=self.audit_tenant(obj), before=before, after=_snapshot(obj))
+
+    def delete_model(self, request, obj):
+        before, pk, tenant = _snapshot(obj), obj.pk, self.audit_tenant(obj)
+        super().delete_model(request, obj)
+        audit_record(actor=request.user.get_username(), action=self.audit_action, target_type=obj._meta.model_name,
+                     target_id=pk, tenant=tenant, before=before, after=None)
 
 
 class AllTenantsAdmin(admin.ModelAdmin):

@@ -57,3 +57,44 @@ def test_tenants_see_only_their_own_events(make_tenant, api_client_for):
     with all_tenants_scope():
         assert AuditEvent.objects.filter(tenant__isnull=True).count() == 1
     assert api_client_for(b, scopes=["usage"]).get("/v1/audit").status_code == 403
+
+
+def test_staff_price_and_sla_term_edits_are_audited(make_tenant, make_variant, admin_user, rf):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from django.contrib import admin
+
+    from billing.models import PriceVersion
+    from reports.models import SlaTerms
+    from tenants.scope import admin_all_tenants_scope
+
+    request = rf.post("/admin/")
+    request.user = admin_user
+    price_admin = admin.site._registry[PriceVersion]
+    with admin_all_tenants_scope():
+        price = PriceVersion(currency="EUR", effective_from=datetime(2027, 1, 1, tzinfo=UTC),
+                             base_fee_standard_minor=4900, base_fee_green_minor=9900,
+                             standard_per_1k_minor=Decimal("50"), efficiency_per_1k_minor=Decimal("30"),
+                             accurate_per_1k_minor=Decimal("80"), batch_per_1k_minor=Decimal("20"),
+                             green_premium_percent=Decimal("20"))
+        price_admin.save_model(request, price, form=None, change=False)
+        price.standard_per_1k_minor = Decimal("55")
+        price_admin.save_model(request, price, form=None, change=True)
+        events = list(AuditEvent.objects.filter(action="price.change").order_by("id"))
+    assert [(e.actor, e.tenant_id) for e in events] == [(admin_user.get_username(), None)] * 2
+    assert events[0].before is None
+    assert Decimal(events[1].before["standard_per_1k_minor"]) == Decimal("50")
+    assert Decimal(events[1].after["standard_per_1k_minor"]) == Decimal("55")
+
+    tenant = make_tenant()
+    variant = make_variant()
+    terms_admin = admin.site._registry[SlaTerms]
+    with admin_all_tenants_scope():
+        terms = SlaTerms(tenant=tenant, family=variant.version.family, mode="standard",
+                         effective_from=datetime(2027, 1, 1, tzinfo=UTC), target_energy_per_1k_uj=1_000_000)
+        terms_admin.save_model(request, terms, form=None, change=False)
+    with tenant_scope(tenant.id):  # the tenant's admins see changes to their own terms
+        [event] = list(AuditEvent.objects.filter(action="sla_terms.change"))
+    assert (event.actor, event.before) == (admin_user.get_username(), None)
+    assert event.after["target_energy_per_1k_uj"] == 1_000_000
