@@ -129,6 +129,22 @@ def _round(port: int, variant: str, key: str, clients: int, seconds: float, rows
             "p50_ms": _pct(latencies, 0.50), "p99_ms": _pct(latencies, 0.99)}
 
 
+def _server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the gunicorn workers so far. Per request, it measures
+    the server's cost independently of other load on the machine: on a CPU-bound
+    server, capacity is the inverse of CPU per request."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def _warm_up(port: int, key: str, rows: int) -> None:
     """Sequential requests until every worker has loaded its sessions and filled its caches."""
     body = json.dumps({"inputs": [ROW] * rows, "mode": "standard"}).encode()
@@ -172,12 +188,15 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         _warm_up(port, key, args.rows)
-        totals = {v: {"requests": 0, "errors": 0, "seconds": 0.0, "p50": [], "p99": []} for v in VARIANTS}
+        totals = {v: {"requests": 0, "errors": 0, "seconds": 0.0, "p50": [], "p99": [], "cpu_s": 0.0}
+                  for v in VARIANTS}
         for r in range(args.rounds):
             order = list(VARIANTS) if r % 2 == 0 else list(reversed(VARIANTS))
             for variant in order:
+                cpu_before = _server_cpu_seconds(server.pid)
                 result = _round(port, variant, key, args.clients, args.seconds, args.rows)
                 t = totals[variant]
+                t["cpu_s"] += _server_cpu_seconds(server.pid) - cpu_before
                 t["requests"] += result["requests"]
                 t["errors"] += result["errors"]
                 t["seconds"] += result["seconds"]
@@ -187,24 +206,33 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
 
-    print(f"{'endpoint':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'endpoint':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU us/req':>18}")
     summary = {}
     for variant, t in totals.items():
         rps = t["requests"] / t["seconds"]
         # Per-round percentiles, combined as their median (rounds are equally long).
+        cpu_us = t["cpu_s"] / t["requests"] * 1e6
         summary[variant] = {"rps": rps, "p50_ms": statistics.median(t["p50"]), "p99_ms": statistics.median(t["p99"]),
-                            "errors": t["errors"]}
+                            "errors": t["errors"], "cpu_us": cpu_us}
         print(f"{variant:<12} {rps:>9.0f} {summary[variant]['p50_ms']:>8.2f} {summary[variant]['p99_ms']:>8.2f} "
-              f"{t['errors']:>7}")
+              f"{t['errors']:>7} {cpu_us:>10.0f}")
     metered_unmetered = summary["metered"]["rps"] / summary["unmetered"]["rps"]
     vs_plain = summary["metered"]["rps"] / summary["plain_drf"]["rps"]
-    print(f"metered / unmetered throughput: {metered_unmetered:.3f} (target >= 0.95)")
-    print(f"metered greentier / plain DRF throughput: {vs_plain:.3f} (target >= 1.2)")
+    # Capacity ratios from server CPU per request: robust to other load on a shared machine.
+    cpu_metered_unmetered = summary["unmetered"]["cpu_us"] / summary["metered"]["cpu_us"]
+    cpu_vs_plain = summary["plain_drf"]["cpu_us"] / summary["metered"]["cpu_us"]
+    print(f"metered / unmetered throughput: {metered_unmetered:.3f}; by server CPU per request: "
+          f"{cpu_metered_unmetered:.3f} (target >= 0.95)")
+    print(f"metered greentier / plain DRF throughput: {vs_plain:.3f}; by server CPU per request: "
+          f"{cpu_vs_plain:.3f} (target >= 1.2)")
     if any(s["errors"] for s in summary.values()):
         print("WARNING: some requests failed; the figures above are not comparable", file=sys.stderr)
     print(json.dumps({
         "metered_unmetered_ratio": round(metered_unmetered, 3),
         "vs_plain_drf_ratio": round(vs_plain, 3),
+        "cpu_metered_unmetered_ratio": round(cpu_metered_unmetered, 3),
+        "cpu_vs_plain_drf_ratio": round(cpu_vs_plain, 3),
+        "server_cpu_us_per_request": {v: round(s["cpu_us"]) for v, s in summary.items()},
         "p99_ms": round(summary["metered"]["p99_ms"], 2),
         "p50_ms": round(summary["metered"]["p50_ms"], 2),
         "metered_rps": round(summary["metered"]["rps"], 1),
