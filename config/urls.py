@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
@@ -21,6 +22,8 @@ urlpatterns = [
     path("v1/", include("inference.urls")),
     path("v1/", include("billing.urls")),
     path("v1/", include("reports.urls")),
+    path("portal/", include("portal.urls")),
+    path("", RedirectView.as_view(pattern_name="portal:home", permanent=False)),
 ]
 
 handler400 = "config.errors.handler400"

@@ -50,7 +50,7 @@ class ReportOutput(serializers.Serializer):
 
 class ReportRequestInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ReportKind.choices)
-    period = serializers.CharField(max_length=10, help_text="carbon_report: a year, e.g. 2026. sla_statement: a year "
+    period = serializers.RegexField(r"^\d{4}(-\d{2})?$", max_length=7, help_text="carbon_report: a year, e.g. 2026. sla_statement: a year "
                                                             "or a month, e.g. 2026-11.")
 
 

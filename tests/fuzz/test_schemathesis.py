@@ -28,6 +28,7 @@ CONTENT_VALIDATED = {
     ("POST", "/v1/batches"), ("POST", "/v1/models/{family}/candidates"), ("POST", "/v1/budgets"),
     ("POST", "/v1/budgets/{budget_id}/sign-off"), ("POST", "/v1/models/{family}/predict"),
     ("GET", "/v1/usage"),  # a real calendar date, start before end, at most 93 days hourly
+    ("POST", "/v1/reports"),  # a period that has ended, for a report kind that takes it
 }
 CHECKS_ALL = CHECKS.get_all()
 # 25 per operation in every CI run (about a minute); bench/suite.py runs 200.

@@ -120,7 +120,7 @@ def test_retention_api_report_policy_and_audit(ledger, api_client_for):
     assert report["usage_detail"]["hourly_rows"] == 42
     too_short = client.put("/v1/retention", {"batch_inputs_days": 7, "batch_outputs_days": 7, "usage_detail_days": 10},
                            format="json")
-    assert too_short.status_code == 400 and too_short.json()["code"] == "invalid_policy"
+    assert too_short.status_code == 400 and too_short.json()["detail"].startswith("usage_detail_days:")
     ok = client.put("/v1/retention", {"batch_inputs_days": 7, "batch_outputs_days": 14, "usage_detail_days": 90},
                     format="json")
     assert ok.status_code == 200

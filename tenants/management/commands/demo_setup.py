@@ -32,6 +32,16 @@ class Command(BaseCommand):
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(raw_key + "\n")
             key_file.chmod(0o600)
+        # A portal user for the demo account (demo only; production users are made by staff).
+        from django.contrib.auth import get_user_model
+
+        from tenants.services import membership_set
+
+        user_model = get_user_model()
+        user = user_model.objects.filter(username="demo-admin").first()
+        if user is None:
+            user = user_model.objects.create_user("demo-admin", password="demo-password")
+        membership_set(tenant=tenant, user=user, role="admin")
         if not skip_models:
             from inference.models import ModelFamily
 
@@ -43,5 +53,6 @@ class Command(BaseCommand):
                           f"        -H 'Authorization: Bearer {raw_key}' -H 'Content-Type: application/json' \\\n"
                           "        -d '{\"inputs\": [[0,0,5,13,9,1,0,0,0,0,13,15,10,15,5,0,0,3,15,2,0,11,8,0,0,4,12,0,0,8,8,0,0,5,8,0,0,9,8,0,0,4,11,0,1,12,7,0,0,2,14,5,10,12,0,0,0,0,6,13,10,0,0,0]], \"mode\": \"efficiency\"}'")
         self.stdout.write("API docs: http://127.0.0.1:8000/api/docs/")
+        self.stdout.write("portal: http://127.0.0.1:8000/portal/ (user demo-admin, password demo-password; demo only)")
         self.stdout.write("demo API key (shown again on every start; demo only):")
         self.stdout.write(raw_key)
