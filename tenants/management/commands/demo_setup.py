@@ -14,6 +14,7 @@ from tenants.selectors import api_key_authenticate, tenant_get_by_slug
 from tenants.services import api_key_create, tenant_create
 
 DEMO_SLUG = "demo"
+DEMO_PASSWORD = "demo-password"  # nosec B105 - the embedded demo's portal user (DJANGO_DEBUG=1 only), documented
 
 
 class Command(BaseCommand):
@@ -37,11 +38,12 @@ class Command(BaseCommand):
 
         from tenants.services import membership_set
 
-        user_model = get_user_model()
-        user = user_model.objects.filter(username="demo-admin").first()
-        if user is None:
-            user = user_model.objects.create_user("demo-admin", password="demo-password")
-        membership_set(tenant=tenant, user=user, role="admin")
+        if settings.DEBUG:  # a known password only ever exists in the embedded demo
+            user_model = get_user_model()
+            user = user_model.objects.filter(username="demo-admin").first()
+            if user is None:
+                user = user_model.objects.create_user("demo-admin", password=DEMO_PASSWORD)
+            membership_set(tenant=tenant, user=user, role="admin")
         if not skip_models:
             from inference.models import ModelFamily
 
@@ -53,6 +55,8 @@ class Command(BaseCommand):
                           f"        -H 'Authorization: Bearer {raw_key}' -H 'Content-Type: application/json' \\\n"
                           "        -d '{\"inputs\": [[0,0,5,13,9,1,0,0,0,0,13,15,10,15,5,0,0,3,15,2,0,11,8,0,0,4,12,0,0,8,8,0,0,5,8,0,0,9,8,0,0,4,11,0,1,12,7,0,0,2,14,5,10,12,0,0,0,0,6,13,10,0,0,0]], \"mode\": \"efficiency\"}'")
         self.stdout.write("API docs: http://127.0.0.1:8000/api/docs/")
-        self.stdout.write("portal: http://127.0.0.1:8000/portal/ (user demo-admin, password demo-password; demo only)")
+        if settings.DEBUG:
+            self.stdout.write(f"portal: http://127.0.0.1:8000/portal/ (user demo-admin, password {DEMO_PASSWORD}; "
+                              "demo only)")
         self.stdout.write("demo API key (shown again on every start; demo only):")
         self.stdout.write(raw_key)
