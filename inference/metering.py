@@ -222,14 +222,33 @@ class Meter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="greentier-meter-flusher", daemon=True)
         self._thread.start()
-        atexit.register(self.flush)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """At exit: flush, and remove the spool file once all of it is in the ledger
+        (if the database is unreachable, the file stays for recovery)."""
+        if self._stop.is_set():
+            return  # discarded or already closed
+        try:
+            self.flush()
+            with self._lock:
+                if self._pid != os.getpid() or self._fd is None or self._flushed != self._written:
+                    return
+                name = self._name
+                self._stop.set()
+                os.unlink(self.spool_dir / name)
+                os.close(self._fd)
+                self._fd = None
+            MeterSpoolCheckpoint.objects.filter(spool_name=name).delete()
+        except Exception:  # the next process recovers whatever is left
+            logger.warning("metering: could not close the spool cleanly", exc_info=True)
 
     # -- flushing -------------------------------------------------------------------
     def flush(self) -> None:
         """Add everything recorded so far to the ledger. Safe to call from any thread."""
         with self._flush_lock:
             with self._lock:
-                if not self._pending or self._pid != os.getpid() or self._stop.is_set():
+                if not self._pending or self._pid != os.getpid() or self._stop.is_set() or self._fd is None:
                     return
                 pending, self._pending = self._pending, {}
                 expected, offset = self._flushed, self._written

@@ -131,6 +131,7 @@ def test_concurrent_requests_are_metered_exactly(live_gunicorn, digits_family, m
     served = _fire(base, key, [1, 3, 8], 240)
     os.killpg(proc.pid, signal.SIGTERM)  # graceful stop: workers flush at exit
     proc.wait(30)
+    assert list(live_gunicorn[2].glob("*.spool")) == []  # flushed and removed, nothing left to recover
     with all_tenants_scope():
         rows = list(UsageHour.all_tenants.filter(tenant=tenant))
     assert sum(r.predictions for r in rows) == sum(s[0] for s in served)
