@@ -72,10 +72,7 @@ def database_unavailable() -> JsonResponse:
 def api_exception_handler(exc, context):
     if isinstance(exc, DATABASE_DOWN):
         logger.warning("database unavailable: %s", exc)
-        response = Response(error_body("service_unavailable", "The database is unavailable; retry in a few seconds."),
-                            status=503)
-        response["Retry-After"] = "5"
-        return response
+        return database_unavailable()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from carbon import units
 from inference.models import BudgetEvent, BudgetSignOff, EnergyBudget, ModelFamily, UsageHour
 from tenants.models import Tenant
 from tenants.scope import all_tenants_scope, tenant_scope
@@ -97,7 +98,7 @@ def budget_sign_off(*, tenant: Tenant, budget_id: int, signed_by: str, reason: s
         budget = EnergyBudget.objects.select_for_update().get(id=budget_id)
         usage = budget_usage_uj(budget=budget, month=month)
         if new_limit_uj <= usage:
-            raise BudgetError(f"The new limit must be above this month's usage ({usage / 3.6e12:.6f} kWh).")
+            raise BudgetError(f"The new limit must be above this month's usage ({units.uj_to_kwh(usage):.6f} kWh).")
         sign_off = BudgetSignOff.objects.create(
             tenant=tenant, budget=budget, month=month.date(), signed_by=signed_by[:150], reason=reason[:5000],
             previous_limit_uj=budget.monthly_limit_uj, new_limit_uj=new_limit_uj)
