@@ -40,9 +40,19 @@ VARIANTS = {
 }
 
 
+def _headers(key: str, extra: dict) -> dict:
+    # X-Forwarded-Proto as the TLS-terminating proxy in front of production sends it.
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "X-Forwarded-Proto": "https",
+            **extra}
+
+
 def _env() -> dict:
     env = dict(os.environ)
-    env.setdefault("DJANGO_DEBUG", "1")
+    # Production settings (DEBUG off), with a throwaway secret for this local server.
+    env.setdefault("DJANGO_DEBUG", "0")
+    env.setdefault("SECRET_KEY", "bench-serving-" + os.urandom(16).hex())
+    env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    env.setdefault("STATIC_ROOT", tempfile.mkdtemp(prefix="greentier-bench-static-"))  # static files unused
     env.update(METERING_BENCH_TOGGLE="1", DJANGO_ROOT_URLCONF="bench.bench_urls", PYTHONPATH=str(ROOT),
                DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING")
     return env
@@ -86,7 +96,7 @@ def _round_ab(port: int, variant: str, key: str, clients: int, seconds: float, r
     path, extra = VARIANTS[variant]
     with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as fh:
         fh.write(json.dumps({"inputs": [ROW] * rows, "mode": "standard"}).encode())
-    headers = [f"Authorization: Bearer {key}", *(f"{k}: {v}" for k, v in extra.items())]
+    headers = [f"{k}: {v}" for k, v in _headers(key, extra).items() if k != "Content-Type"]
     with tempfile.NamedTemporaryFile("r", suffix=".csv", delete=False) as pct:
         pass
     # -t alone caps a round at 50,000 requests (about 20 s at the rates seen here).
@@ -115,7 +125,7 @@ def _round(port: int, variant: str, key: str, clients: int, seconds: float, rows
     if shutil.which("ab"):
         return _round_ab(port, variant, key, clients, seconds, rows)
     path, extra = VARIANTS[variant]
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", **extra}
+    headers = _headers(key, extra)
     body = json.dumps({"inputs": [ROW] * rows, "mode": "standard"}).encode()
     queue: mp.Queue = mp.Queue()
     procs = [mp.Process(target=_client, args=(port, path, headers, body, seconds, queue)) for _ in range(clients)]
@@ -151,8 +161,7 @@ def _warm_up(port: int, key: str, rows: int) -> None:
     for path, extra in VARIANTS.values():
         for _ in range(40):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request("POST", path, body=body, headers={"Authorization": f"Bearer {key}",
-                                                           "Content-Type": "application/json", **extra})
+            conn.request("POST", path, body=body, headers=_headers(key, extra))
             response = conn.getresponse()
             response.read()
             conn.close()

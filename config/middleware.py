@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.http import HttpResponse
 
 from config.errors import json_error
 
@@ -17,6 +18,10 @@ class RequestBodyLimitMiddleware:
         self.upload_limit = settings.BATCH_MAX_BYTES + 1024 * 1024
 
     def __call__(self, request):
+        return self.refuse(request) or self.get_response(request)
+
+    def refuse(self, request) -> HttpResponse | None:
+        """The 400/413 answer for this request's declared length, or None to go on."""
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -29,7 +34,7 @@ class RequestBodyLimitMiddleware:
                 f"Request body is {length} bytes; the limit is {limit} bytes.",
                 413,
             )
-        return self.get_response(request)
+        return None
 
 
 class DatabaseUnavailableMiddleware:

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import time
-import uuid
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -58,14 +57,23 @@ def energy_child(source: str):
     return ENERGY.labels(source)
 
 
+def request_id_for(meta: dict) -> str:
+    """The caller's X-Request-ID if it is sane, else a new one."""
+    incoming = meta.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+
+
+def request_observe(*, route: str, method: str, status: int, started: float) -> None:
+    _requests_child(route, method, status).inc()
+    _latency_child(route).observe(time.perf_counter() - started)
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
+        request_id = request.request_id = request_id_for(request.META)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
@@ -73,9 +81,8 @@ class RequestIdMiddleware:
         finally:
             request_id_var.reset(token)
         match = getattr(request, "resolver_match", None)
-        route = match.route if match is not None else "unmatched"
-        _requests_child(route, request.method, response.status_code).inc()
-        _latency_child(route).observe(time.perf_counter() - started)
+        request_observe(route=match.route if match is not None else "unmatched", method=request.method,
+                        status=response.status_code, started=started)
         response["X-Request-ID"] = request_id
         return response
 

@@ -103,6 +103,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
+    # The embedded default runs web workers, a metering flusher and Celery against one
+    # file: write-ahead logging lets readers run while a flush commits, and IMMEDIATE
+    # transactions take the write lock up front instead of failing on upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", transaction_mode="IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery --------------------------------------------------------------------
@@ -233,6 +238,9 @@ BATCH_STALE_SECONDS = env.int("BATCH_STALE_SECONDS", default=600)
 # 5,000 rows of 64 float32 features is 1.3 MB in memory and a few ms of inference for the
 # large digits MLP: frequent progress updates, and the per-chunk database write is noise.
 BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=5000)
+# Serve POST /v1/models/{family}/predict at the WSGI level, past the middleware stack
+# (config/fastpath.py). Off: every request goes through the full stack.
+PREDICT_FAST_PATH = env.bool("PREDICT_FAST_PATH", default=True)
 # Benchmarks only: lets bench/serving.py switch metering off per request on one server.
 METERING_BENCH_TOGGLE = env.bool("METERING_BENCH_TOGGLE", default=False)
 

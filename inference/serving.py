@@ -66,6 +66,9 @@ class PredictResult:
         }
 
 
+_MODES = tuple(Mode.values)  # Mode.values builds a new list on every access
+
+
 def _validate_payload(payload) -> tuple[list, str]:
     if not isinstance(payload, dict):
         raise PredictError("Body must be a JSON object with 'inputs' (and optionally 'mode').")
@@ -73,8 +76,8 @@ def _validate_payload(payload) -> tuple[list, str]:
     if unknown:
         raise PredictError(f"Unknown field(s): {', '.join(sorted(unknown))}. Send 'inputs' and 'mode'.")
     mode = payload.get("mode", Mode.STANDARD)
-    if mode not in Mode.values:
-        raise PredictError(f"mode must be one of {', '.join(Mode.values)}, not {str(mode)[:40]!r}.",
+    if mode not in _MODES:
+        raise PredictError(f"mode must be one of {', '.join(_MODES)}, not {str(mode)[:40]!r}.",
                            code="invalid_mode")
     inputs = payload.get("inputs")
     if not isinstance(inputs, list):

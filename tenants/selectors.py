@@ -35,14 +35,14 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     Malformed keys and bad checksums are rejected before any database access. The
     row look-up is cross-tenant by nature (the key is what names the tenant).
     """
-    parsed = keys.parse(raw_key)
-    if parsed is None:
-        return None
     ttl = settings.API_KEY_CACHE_SECONDS
-    if ttl:
+    if ttl:  # only keys that parsed and matched are cached
         cached = _key_cache.get(raw_key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+    parsed = keys.parse(raw_key)
+    if parsed is None:
+        return None
     api_key = _api_key_lookup(raw_key=raw_key, lookup_id=parsed.lookup_id)
     if ttl and api_key is not None:
         if len(_key_cache) > 10_000:
