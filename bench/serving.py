@@ -5,7 +5,7 @@ All three run on one gunicorn server (2 sync workers, like production's per-core
 workers) in one run, in interleaved rounds, so the ratios compare like with like on a
 noisy shared machine. Clients are separate processes on 127.0.0.1.
 
-    .venv/bin/python bench/serving.py [--seconds 4] [--rounds 3] [--clients 16] [--rows 1]
+    .venv/bin/python bench/serving.py [--seconds 2] [--rounds 12] [--clients 8] [--rows 1]
 
 Uses DATABASE_URL if set, else the embedded demo's SQLite database (running
 migrate + demo_setup first). Last line: JSON with metered_unmetered_ratio,
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -175,9 +176,9 @@ def _pct(sorted_values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per endpoint per round")
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rows", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -197,16 +198,18 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         _warm_up(port, key, args.rows)
-        totals = {v: {"requests": 0, "errors": 0, "seconds": 0.0, "p50": [], "p99": [], "cpu_s": 0.0}
+        totals = {v: {"requests": 0, "errors": 0, "seconds": 0.0, "p50": [], "p99": [], "cpu_s": 0.0, "rps": []}
                   for v in VARIANTS}
+        # Every order of the three endpoints in turn, so none is always first or last.
+        orders = list(itertools.permutations(VARIANTS))
         for r in range(args.rounds):
-            order = list(VARIANTS) if r % 2 == 0 else list(reversed(VARIANTS))
-            for variant in order:
+            for variant in orders[r % len(orders)]:
                 cpu_before = _server_cpu_seconds(server.pid)
                 result = _round(port, variant, key, args.clients, args.seconds, args.rows)
                 t = totals[variant]
                 t["cpu_s"] += _server_cpu_seconds(server.pid) - cpu_before
                 t["requests"] += result["requests"]
+                t["rps"].append(result["requests"] / result["seconds"])
                 t["errors"] += result["errors"]
                 t["seconds"] += result["seconds"]
                 t["p50"].append(result["p50_ms"])
@@ -225,20 +228,31 @@ def main() -> None:
                             "errors": t["errors"], "cpu_us": cpu_us}
         print(f"{variant:<12} {rps:>9.0f} {summary[variant]['p50_ms']:>8.2f} {summary[variant]['p99_ms']:>8.2f} "
               f"{t['errors']:>7} {cpu_us:>10.0f}")
-    metered_unmetered = summary["metered"]["rps"] / summary["unmetered"]["rps"]
-    vs_plain = summary["metered"]["rps"] / summary["plain_drf"]["rps"]
+    # Headline ratios: the median over rounds of each round's ratio. The three endpoints of
+    # a round run back to back, so slow drifts in the machine's load cancel out.
+    def round_ratio(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(totals[a]["rps"], totals[b]["rps"]))
+
+    metered_unmetered = round_ratio("metered", "unmetered")
+    vs_plain = round_ratio("metered", "plain_drf")
     # Capacity ratios from server CPU per request: robust to other load on a shared machine.
     cpu_metered_unmetered = summary["unmetered"]["cpu_us"] / summary["metered"]["cpu_us"]
     cpu_vs_plain = summary["plain_drf"]["cpu_us"] / summary["metered"]["cpu_us"]
-    print(f"metered / unmetered throughput: {metered_unmetered:.3f}; by server CPU per request: "
+    print(f"metered / unmetered throughput (median of {args.rounds} rounds): {metered_unmetered:.3f}; "
+          f"by server CPU per request: "
           f"{cpu_metered_unmetered:.3f} (target >= 0.95)")
-    print(f"metered greentier / plain DRF throughput: {vs_plain:.3f}; by server CPU per request: "
+    print(f"metered greentier / plain DRF throughput (median of {args.rounds} rounds): {vs_plain:.3f}; "
+          f"by server CPU per request: "
           f"{cpu_vs_plain:.3f} (target >= 1.2)")
     if any(s["errors"] for s in summary.values()):
         print("WARNING: some requests failed; the figures above are not comparable", file=sys.stderr)
     print(json.dumps({
         "metered_unmetered_ratio": round(metered_unmetered, 3),
+        "metered_unmetered_per_round": [round(x / y, 3) for x, y in zip(totals["metered"]["rps"],
+                                                                          totals["unmetered"]["rps"])],
         "vs_plain_drf_ratio": round(vs_plain, 3),
+        "vs_plain_drf_per_round": [round(x / y, 3) for x, y in zip(totals["metered"]["rps"],
+                                                                     totals["plain_drf"]["rps"])],
         "cpu_metered_unmetered_ratio": round(cpu_metered_unmetered, 3),
         "cpu_vs_plain_drf_ratio": round(cpu_vs_plain, 3),
         "server_cpu_us_per_request": {v: round(s["cpu_us"]) for v, s in summary.items()},

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 SUM_FIELDS = ("predictions", "requests", "cpu_us", "inference_cpu_us", "energy_uj", "co2e_ug", "embodied_co2e_ug")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~3 us more per request
 class UsageRecord:
     tenant_id: int
     hour: int  # epoch seconds of the UTC hour
@@ -62,9 +62,17 @@ class UsageRecord:
     intensity_source: str
 
     def line(self) -> bytes:
-        fields = [self.tenant_id, self.hour, self.variant_id, self.mode, self.source,
-                  *(getattr(self, f) for f in SUM_FIELDS), self.intensity_g_per_kwh, self.intensity_source]
-        return ("\t".join(str(f) for f in fields) + "\n").encode()
+        # Field order: the key, SUM_FIELDS, then the intensity (one f-string: ~1 us, the
+        # hot path's cost of metering is this, one write and one aggregate update).
+        return (f"{self.tenant_id}\t{self.hour}\t{self.variant_id}\t{self.mode}\t{self.source}\t"
+                f"{self.predictions}\t{self.requests}\t{self.cpu_us}\t{self.inference_cpu_us}\t"
+                f"{self.energy_uj}\t{self.co2e_ug}\t{self.embodied_co2e_ug}\t"
+                f"{self.intensity_g_per_kwh}\t{self.intensity_source}\n").encode()
+
+    def sums(self) -> tuple[int, ...]:
+        """The SUM_FIELDS values, in order."""
+        return (self.predictions, self.requests, self.cpu_us, self.inference_cpu_us, self.energy_uj, self.co2e_ug,
+                self.embodied_co2e_ug)
 
     @property
     def key(self) -> tuple:
@@ -89,11 +97,11 @@ class _Bucket:
 def _aggregate(records, into: dict | None = None) -> dict:
     buckets = into if into is not None else {}
     for record in records:
-        bucket = buckets.get(record.key)
+        key = record.key
+        bucket = buckets.get(key)
         if bucket is None:
-            bucket = buckets[record.key] = _Bucket(record.intensity_g_per_kwh, record.intensity_source)
-        for i, name in enumerate(SUM_FIELDS):
-            bucket.sums[i] += getattr(record, name)
+            bucket = buckets[key] = _Bucket(record.intensity_g_per_kwh, record.intensity_source)
+        bucket.sums = [a + b for a, b in zip(bucket.sums, record.sums())]
     return buckets
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from inference.metering import Meter, UsageRecord, recover_orphans
+from inference.metering import SUM_FIELDS, Meter, UsageRecord, _parse_line, recover_orphans
 from inference.models import MeterSpoolCheckpoint, UsageHour
 from tenants.scope import all_tenants_scope
 
@@ -157,3 +157,11 @@ def test_sigkilled_server_loses_no_served_prediction(live_gunicorn, digits_famil
     assert sum(r.predictions for r in rows) == sum(s[0] for s in served)
     assert sum(r.energy_uj for r in rows) == sum(s[1] for s in served)
     assert list(spool.glob("*.spool")) == []
+
+
+def test_a_spool_line_round_trips_every_field_in_ledger_order():
+    record = UsageRecord(tenant_id=7, hour=1_764_720_000, variant_id=3, mode="efficiency", source="online",
+                         predictions=11, requests=13, cpu_us=17, inference_cpu_us=19, energy_uj=23, co2e_ug=29,
+                         embodied_co2e_ug=31, intensity_g_per_kwh="123.456", intensity_source="history (direct)")
+    assert _parse_line(record.line()) == record
+    assert record.sums() == tuple(getattr(record, name) for name in SUM_FIELDS)
