@@ -20,7 +20,9 @@ matplotlib.use("Agg")  # no display; must precede any pyplot import elsewhere in
 from matplotlib import dates as mdates  # noqa: E402
 from matplotlib import rc_context  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch, PathPatch  # noqa: E402
+from matplotlib.path import Path  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 INK = "#1f2937"
@@ -49,6 +51,7 @@ _RC = {
     "ytick.major.size": 0,
     "legend.frameon": False,
     "legend.fontsize": 7.5,
+    "path.simplify": False,  # keeps the zero-length strokes that draw dots
 }
 
 
@@ -58,6 +61,41 @@ def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, transparent=True)
     return buffer.getvalue()
+
+
+# WeasyPrint draws an SVG node by node, each with its own inline style to parse, and the
+# charts' nodes were a third of a report's rendering time. So each series is one path:
+# all bars of a series one compound path, all dots of a series one path of round-capped
+# zero-length strokes (a PDF paints those as filled circles), instead of one node per
+# bar or marker.
+
+
+def _bars(ax, xs: Sequence[float], heights: Sequence[float], *, bottoms: Sequence[float] | None = None,
+          width: float, horizontal: bool = False, **style) -> None:
+    verts, codes = [], []
+    for i, (x, h) in enumerate(zip(xs, heights, strict=True)):
+        b = bottoms[i] if bottoms is not None else 0
+        if not h:
+            continue
+        corners = [(x - width / 2, b), (x + width / 2, b), (x + width / 2, b + h), (x - width / 2, b + h)]
+        if horizontal:
+            corners = [(v, u) for u, v in corners]
+        verts += [*corners, corners[0]]
+        codes += [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY]
+    if verts:
+        ax.add_patch(PathPatch(Path(verts, codes), linewidth=0, edgecolor="none", **style))
+
+
+def _dots(ax, xs: Sequence, ys: Sequence[float], *, size: float, color: str, zorder: int) -> None:
+    px, py = [], []
+    for x, y in zip(xs, ys, strict=True):
+        px += [x, x, x]
+        py += [y, y, float("nan")]  # a NaN y breaks the path between dots
+    ax.plot(px, py, color=color, linewidth=size, solid_capstyle="round", zorder=zorder)
+
+
+def _dot_handle(color: str, label: str, size: float) -> Line2D:
+    return Line2D([], [], linestyle="none", marker="o", markersize=size, color=color, label=label)
 
 
 def svg_data_uri(svg: str) -> str:
@@ -75,16 +113,21 @@ def monthly_co2e_chart(*, labels: Sequence[str], operational: Sequence[float], e
         fig = Figure(figsize=(6.9, 2.5))
         fig.subplots_adjust(left=0.085, right=0.995, top=0.86, bottom=0.1)
         ax = fig.add_subplot()
-        x = range(len(labels))
-        ax.bar(x, operational, width=0.62, color=GREEN, label="Operational (energy × grid intensity)")
-        ax.bar(x, embodied, width=0.62, bottom=operational, color=GREEN_LIGHT, label="Embodied (hardware share)")
-        ax.set_xticks(list(x), labels)
+        x = list(range(len(labels)))
+        _bars(ax, x, operational, width=0.62, facecolor=GREEN)
+        _bars(ax, x, embodied, bottoms=operational, width=0.62, facecolor=GREEN_LIGHT)
+        top = max([o + e for o, e in zip(operational, embodied, strict=True)] + [0])
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_ylim(0, top * 1.05 or 1)
+        ax.set_xticks(x, labels)
         ax.set_ylabel(f"CO₂e ({unit})")
         ax.yaxis.set_major_locator(MaxNLocator(5))
         ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.grid(axis="y", color=GRID, linewidth=0.6)
         ax.set_axisbelow(True)
-        ax.legend(loc="upper left", bbox_to_anchor=(0, 1.16), ncols=2)
+        ax.legend(handles=[Patch(color=GREEN, label="Operational (energy × grid intensity)"),
+                           Patch(color=GREEN_LIGHT, label="Embodied (hardware share)")],
+                  loc="upper left", bbox_to_anchor=(0, 1.16), ncols=2)
         return _svg(fig)
 
 
@@ -102,7 +145,12 @@ def energy_by_variant_chart(*, rows: Sequence[tuple[str, str, float]], unit: str
         values = [value for _, _, value in rows]
         colours = [MODE_COLOURS.get(mode, GREY) for _, mode, _ in rows]
         y = list(range(len(rows)))[::-1]
-        ax.barh(y, values, height=0.6, color=colours)
+        for colour in dict.fromkeys(colours):
+            picked = [i for i, c in enumerate(colours) if c == colour]
+            _bars(ax, [y[i] for i in picked], [values[i] for i in picked], width=0.6, horizontal=True,
+                  facecolor=colour)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.set_xlim(0, max(values + [0]) * 1.05 or 1)
         ax.set_yticks(y, labels)
         ax.set_xlabel(f"Energy ({unit})")
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
@@ -125,18 +173,15 @@ def batch_intensity_chart(*, starts: Sequence[datetime], run_now: Sequence[float
         fig = Figure(figsize=(6.9, 2.45))
         fig.subplots_adjust(left=0.085, right=0.995, top=0.86, bottom=0.1)
         ax = fig.add_subplot()
-        # One path for all connectors (NaN-separated) and Line2D markers rather than
-        # vlines/scatter: each of those becomes an SVG node with its own inline style,
-        # which WeasyPrint parses one by one (a third of a report's drawing time).
+        # One path for all connectors (NaN-separated) and one per colour of dots, rather
+        # than vlines/scatter/markers (one SVG node per job each).
         xs, ys = [], []
         for when, now_value, planned_value in zip(starts, run_now, planned, strict=True):
             xs += [when, when, when]
             ys += [now_value, planned_value, float("nan")]
         ax.plot(xs, ys, color="#d1d5db", linewidth=1.2, zorder=1)
-        ax.plot(starts, run_now, linestyle="none", marker="o", markersize=3.4, color=GREY,
-                label="Run now (counterfactual)", zorder=2)
-        ax.plot(starts, planned, linestyle="none", marker="o", markersize=3.4, color=GREEN,
-                label="Planned window (as run)", zorder=3)
+        _dots(ax, starts, run_now, size=3.4, color=GREY, zorder=2)
+        _dots(ax, starts, planned, size=3.4, color=GREEN, zorder=3)
         ax.set_ylabel("gCO₂e/kWh")
         ax.tick_params(axis="x", pad=5)
         ax.set_ylim(bottom=0)
@@ -145,5 +190,7 @@ def batch_intensity_chart(*, starts: Sequence[datetime], run_now: Sequence[float
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b"))
         ax.grid(axis="y", color=GRID, linewidth=0.6)
         ax.set_axisbelow(True)
-        ax.legend(loc="upper left", bbox_to_anchor=(0, 1.16), ncols=2)
+        ax.legend(handles=[_dot_handle(GREY, "Run now (counterfactual)", 3.4),
+                           _dot_handle(GREEN, "Planned window (as run)", 3.4)],
+                  loc="upper left", bbox_to_anchor=(0, 1.16), ncols=2)
         return _svg(fig)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models import Case, CharField, Count, Max, Min, QuerySet, Sum, Value, When
 
 from billing.periods import Period
 from inference.models import BatchJob, ModelVariant
@@ -83,12 +83,16 @@ def carbon_report_inputs(*, tenant: Tenant, period: ReportPeriod) -> dict:
         rows = usage_hours(tenant=tenant, start=start, end=end)
         ledger = rows.order_by().aggregate(records=Count("id"), first=Min("hour"), last=Max("hour"),
                                            **{f"{name}__all": Sum(name) for name in USAGE_SUMS})
-        # Sums per hour, bucketed into months here: one query, and no per-row date
-        # truncation in SQL (SQLite runs that in Python, ~0.4 s for a year of rows).
+        # Sums per month in one GROUP BY over a CASE of hour ranges: plain comparisons, so
+        # no per-row date truncation (SQLite runs Trunc in Python) and no hourly rows to
+        # fetch and convert (~0.2 s for a year on SQLite).
         months = period.months()
         monthly = {month.label: dict.fromkeys(USAGE_SUMS, 0) for month in months}
-        for row in rows.order_by().values("hour").annotate(**{name: Sum(name) for name in USAGE_SUMS}):
-            bucket = monthly[row["hour"].astimezone(UTC).strftime("%Y-%m")]
+        month_of = Case(*(When(hour__gte=m.start, hour__lt=m.end, then=Value(m.label)) for m in months),
+                        output_field=CharField())
+        for row in (rows.order_by().annotate(month=month_of).values("month")
+                    .annotate(**{name: Sum(name) for name in USAGE_SUMS})):
+            bucket = monthly[row["month"]]
             for name in USAGE_SUMS:
                 bucket[name] += row[name] or 0
         variants_used = usage_by_variant(tenant=tenant, start=start, end=end)
