@@ -8,8 +8,10 @@ noisy shared machine. Clients are separate processes on 127.0.0.1.
     .venv/bin/python bench/serving.py [--seconds 2] [--rounds 12] [--clients 8] [--rows 1]
 
 Uses DATABASE_URL if set, else the embedded demo's SQLite database (running
-migrate + demo_setup first). Last line: JSON with metered_unmetered_ratio,
-vs_plain_drf_ratio and p99_ms.
+migrate + demo_setup first). Then bench/metering_cost.py measures metering's own CPU
+cost per request in one process (paired blocks: far less noisy than throughput).
+Last line: JSON with metered_unmetered_ratio, vs_plain_drf_ratio, p99_ms and
+metering_cpu_us_per_request.
 """
 
 from __future__ import annotations
@@ -217,6 +219,12 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+    # Metering's own cost, measured in one process (bench/metering_cost.py): a much less
+    # noisy figure than throughput ratios on a shared machine.
+    cost_run = subprocess.run([sys.executable, "bench/metering_cost.py", "--key", key], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=True)
+    print(cost_run.stdout.strip().splitlines()[0])
+    cost = json.loads(cost_run.stdout.strip().splitlines()[-1])
 
     print(f"{'endpoint':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU us/req':>18}")
     summary = {}
@@ -244,6 +252,10 @@ def main() -> None:
     print(f"metered greentier / plain DRF throughput (median of {args.rounds} rounds): {vs_plain:.3f}; "
           f"by server CPU per request: "
           f"{cpu_vs_plain:.3f} (target >= 1.2)")
+    # What the in-process cost implies for a server spending unmetered CPU per request.
+    cost_ratio = summary["unmetered"]["cpu_us"] / (summary["unmetered"]["cpu_us"] + cost["metering_cpu_us_per_request"])
+    print(f"metering costs {cost['metering_cpu_us_per_request']:.1f} us of CPU per request (in-process, paired); "
+          f"against {summary['unmetered']['cpu_us']:.0f} us per unmetered request that is a ratio of {cost_ratio:.3f}")
     if any(s["errors"] for s in summary.values()):
         print("WARNING: some requests failed; the figures above are not comparable", file=sys.stderr)
     print(json.dumps({
@@ -256,6 +268,8 @@ def main() -> None:
         "cpu_metered_unmetered_ratio": round(cpu_metered_unmetered, 3),
         "cpu_vs_plain_drf_ratio": round(cpu_vs_plain, 3),
         "server_cpu_us_per_request": {v: round(s["cpu_us"]) for v, s in summary.items()},
+        "metering_cpu_us_per_request": cost["metering_cpu_us_per_request"],
+        "metered_unmetered_ratio_from_metering_cost": round(cost_ratio, 3),
         "p99_ms": round(summary["metered"]["p99_ms"], 2),
         "p50_ms": round(summary["metered"]["p50_ms"], 2),
         "metered_rps": round(summary["metered"]["rps"], 1),

@@ -102,6 +102,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Persistent too: opening a SQLite connection (PRAGMAs, Django's SQL functions) every
+    # request or metering flush costs milliseconds.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     VAR_DIR.mkdir(exist_ok=True)
     # The embedded default runs web workers, a metering flusher and Celery against one
     # file: write-ahead logging lets readers run while a flush commits, and IMMEDIATE
