@@ -2,7 +2,7 @@
 
 bench/serving.py's throughput ratios swing by +-10% from round to round on a shared VM,
 more than metering's effect. This measures that effect directly: the production WSGI
-application (`config.wsgi.application`, so the predict fast path) called in-process,
+application (`config.wsgi.application`, so the predict fast path, via bench/wsgi_client.py) called in-process,
 alternating blocks of metered and unmetered requests (METERING_BENCH_TOGGLE), comparing
 process CPU time per request block by block (the blocks of a pair run back to back, so
 drifts in the machine's speed cancel). The flusher thread's CPU (it writes the ledger
@@ -18,7 +18,6 @@ paired difference plus the flusher's share), the medians per request, and the fl
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -49,30 +48,16 @@ def main() -> None:
     os.environ["METERING_BENCH_TOGGLE"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
-    from config.wsgi import application
+    from bench.wsgi_client import WsgiClient
     from inference.metering import meter
 
+    client = WsgiClient(api_key=args.key)
     body = json.dumps({"inputs": [ROW], "mode": "standard"}).encode()
-    base = {"REQUEST_METHOD": "POST", "PATH_INFO": PATH, "SCRIPT_NAME": "", "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
-            "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "HTTP_X_FORWARDED_PROTO": "https",
-            "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
-            "HTTP_AUTHORIZATION": f"Bearer {args.key}", "wsgi.errors": sys.stderr, "wsgi.multithread": False,
-            "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0)}
-    statuses = []
-
-    def start_response(status, headers):
-        statuses.append(status)
 
     def call(metered: bool) -> None:
-        environ = dict(base, **{"wsgi.input": io.BytesIO(body)})
-        if not metered:
-            environ["HTTP_X_BENCH_UNMETERED"] = "1"
-        response = application(environ, start_response)
-        b"".join(response)
-        response.close()
-        if not statuses[-1].startswith("200"):
-            raise SystemExit(f"bench/metering_cost.py: predict answered {statuses[-1]}")
+        response = client.post(PATH, body) if metered else client.post(PATH, body, HTTP_X_BENCH_UNMETERED="1")
+        if response.status_code != 200:
+            raise SystemExit(f"bench/metering_cost.py: predict answered {response.status_code}")
 
     def block(metered: bool) -> float:
         c0 = time.thread_time()

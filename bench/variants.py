@@ -7,11 +7,12 @@ digits-classifier, for inference alone and for the whole metered request.
 - inference alone: profile_model at the registry's profiling batch size (32 rows, one
   thread), the routine build_models stores; `--rounds` interleaved rounds over the
   variants, median per variant, so load from other processes hits all variants alike;
-- whole request: POST /v1/models/digits-classifier/predict through Django's test Client
-  in this process at batch 1 and 32, each variant in turn made the family default and
-  served as mode "standard"; energy is what metering charged (the response's
-  usage.energy_uj: thread CPU time from the outermost middleware to the end of the
-  prediction x the same power model), median per request, per 1,000 predictions;
+- whole request: POST /v1/models/digits-classifier/predict into the production WSGI
+  application in this process (bench/wsgi_client.py: the predict fast path, as under
+  gunicorn) at batch 1 and 32, each variant in turn made the family default and served
+  as mode "standard"; energy is what metering charged (the response's usage.energy_uj:
+  thread CPU time from the start of the request to the end of the prediction x the same
+  power model), median per request, per 1,000 predictions;
 - efficiency-mode variant: inference.routing.choose_variant's rule (lowest energy per
   prediction whose accuracy meets the family floor), applied to this run's figures.
 
@@ -73,7 +74,7 @@ def main() -> None:
     _setup(demo_db=args.demo_db)
 
     from django.core.management import call_command
-    from django.test import Client
+    from bench.wsgi_client import WsgiClient
 
     from inference import routing
     from inference.energy import power_model
@@ -109,7 +110,7 @@ def main() -> None:
     # -- whole request ---------------------------------------------------------------------------
     tenant = tenant_create(slug=f"bench-variants-{os.getpid()}", grid_zone="GB")
     key = api_key_create(tenant=tenant, name="bench/variants.py").raw_key
-    client = Client(SERVER_NAME="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    client = WsgiClient(api_key=key)
     rows = data.X_eval.astype(int).tolist()
     charged = {(v.id, batch): [] for v in variants for batch in (1, 32)}
     wall = {(v.id, batch): [] for v in variants for batch in (1, 32)}
@@ -120,12 +121,11 @@ def main() -> None:
                 ModelFamily.objects.filter(id=family.id).update(default_variant=v)
                 routing.routes_cache_clear()
                 for batch in (1, 32):
-                    body = json.dumps({"inputs": rows[:batch], "mode": Mode.STANDARD})
+                    body = json.dumps({"inputs": rows[:batch], "mode": Mode.STANDARD}).encode()
                     warmup = 20 if round_no == 0 else 5  # first: session load, caches
                     for i in range(warmup + per_round):
                         w0 = time.perf_counter_ns()
-                        response = client.post(f"/v1/models/{FAMILY}/predict", body,
-                                               content_type="application/json")
+                        response = client.post(f"/v1/models/{FAMILY}/predict", body)
                         w1 = time.perf_counter_ns()
                         if response.status_code != 200:
                             raise SystemExit(f"predict returned {response.status_code}: {response.content[:200]!r}")
@@ -154,7 +154,7 @@ def main() -> None:
 
     print(f"{FAMILY} v{baseline.version.version}, floor {family.accuracy_floor}, power model: {power_model().method}")
     print(f"inference alone: batch {PROFILE_BATCH_SIZE}, 1 thread, {args.rounds} rounds x 200 batches (median); "
-          f"whole request: Django test Client, {per_round * args.rounds} requests in {args.rounds} rounds "
+          f"whole request: production WSGI app in-process, {per_round * args.rounds} requests in {args.rounds} rounds "
           "(median of metered energy_uj)")
     header = ("| variant | technique | accuracy | weights | inference J/1k (b32) | vs baseline | p50 / p95 us per batch "
               "| request J/1k b1 | request J/1k b32 | request b32 vs baseline | request wall us b1 / b32 |")
