@@ -49,9 +49,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     from bench.wsgi_client import WsgiClient
+
+    client = WsgiClient(api_key=args.key)  # loads Django (config.wsgi)
     from inference.metering import meter
 
-    client = WsgiClient(api_key=args.key)
     body = json.dumps({"inputs": [ROW], "mode": "standard"}).encode()
 
     def call(metered: bool) -> None:

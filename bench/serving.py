@@ -222,7 +222,9 @@ def main() -> None:
     # Metering's own cost, measured in one process (bench/metering_cost.py): a much less
     # noisy figure than throughput ratios on a shared machine.
     cost_run = subprocess.run([sys.executable, "bench/metering_cost.py", "--key", key], cwd=ROOT, env=env,
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True)
+    if cost_run.returncode:
+        raise SystemExit(f"bench/metering_cost.py failed:\n{cost_run.stderr[-2000:]}")
     print(cost_run.stdout.strip().splitlines()[0])
     cost = json.loads(cost_run.stdout.strip().splitlines()[-1])
 
