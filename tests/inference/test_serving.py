@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -104,6 +105,27 @@ def test_many_requests_add_up_in_one_bucket(digits_family, digits_models, make_t
         energy += body["usage"]["energy_uj"]
     [row] = ledger(tenant)
     assert (row.predictions, row.requests, row.energy_uj) == (sent, 4, energy)
+
+
+def test_loading_a_model_session_is_not_charged_to_the_request(digits_family, digits_models, make_tenant,
+                                                                api_client_for, monkeypatch):
+    X_eval, _, _ = digits_models
+    client = api_client_for(make_tenant())
+    body = {"inputs": X_eval[:1].tolist()}
+    post(client, body)  # warm: Django, caches, session
+    warm = post(client, body).json()["usage"]["cpu_us"]
+    real_load = runtime.load
+
+    def slow_load(*args, **kwargs):  # a load costing a known, large amount of CPU
+        deadline = time.thread_time() + 0.2
+        while time.thread_time() < deadline:
+            pass
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "load", slow_load)
+    runtime._cache.clear()
+    cold = post(client, body).json()["usage"]["cpu_us"]
+    assert cold < warm + 100_000  # the 200 ms of loading are not in the charge
 
 
 BAD_INPUTS = [
