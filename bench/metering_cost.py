@@ -27,8 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/v1/models/digits-classifier/predict"
-ROW = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
-       0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
 
 
 def _thread_cpu_seconds(native_id: int) -> float:
@@ -48,6 +46,7 @@ def main() -> None:
     os.environ["METERING_BENCH_TOGGLE"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
+    from bench.serving import ROW  # the same one-row request the server is benchmarked with
     from bench.wsgi_client import WsgiClient
 
     client = WsgiClient(api_key=args.key)  # loads Django (config.wsgi)

@@ -23,7 +23,6 @@ also turns itself off if the URLconf routes the path elsewhere.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 
@@ -40,8 +39,6 @@ from config.errors import DATABASE_DOWN, database_unavailable
 from config.middleware import RequestBodyLimitMiddleware
 from config.observability import request_id_for, request_id_var, request_observe
 from inference.energy import thread_cpu_us
-
-logger = logging.getLogger(__name__)
 
 PREDICT_ROUTE = "v1/models/<slug:family>/predict"
 # Django's <slug:...> converter, anchored like the resolver anchors a path().
