@@ -130,7 +130,9 @@ def _upsert(buckets: dict, energy_method: str) -> None:
         f"ON CONFLICT (tenant_id, hour, variant_id, mode, source, energy_method) DO UPDATE SET {increments}"
     )
     params = []
-    for (tenant_id, hour, variant_id, mode, source), bucket in buckets.items():
+    # Sorted keys: every flusher locks ledger rows in the same order, so two processes
+    # flushing the same tenant and hour cannot deadlock each other.
+    for (tenant_id, hour, variant_id, mode, source), bucket in sorted(buckets.items(), key=lambda kv: kv[0]):
         hour_dt = datetime.fromtimestamp(hour, tz=UTC)
         if connection.vendor == "sqlite":
             hour_dt = hour_dt.replace(tzinfo=None).isoformat(sep=" ")
@@ -238,7 +240,14 @@ class Meter:
         if self._stop.is_set():
             return  # discarded or already closed
         try:
-            self.flush()
+            for attempt in range(3):  # a transient database error must not strand the spool
+                try:
+                    self.flush()
+                    break
+                except Exception:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
             with self._lock:
                 if self._pid != os.getpid() or self._fd is None or self._flushed != self._written:
                     return
@@ -304,11 +313,20 @@ def recover_orphans(spool_dir: Path) -> int:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # a live process owns it
+            if not _same_file(fd, path):
+                continue  # its owner closed cleanly and removed it while we waited
             if _recover_file(path):
                 recovered += 1
         finally:
             os.close(fd)
     return recovered
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _recover_file(path: Path) -> bool:

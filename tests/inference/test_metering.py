@@ -105,6 +105,81 @@ def test_failed_flush_keeps_usage_for_the_next_try(tmp_path, make_tenant, make_v
     os.close(meter._fd)
 
 
+def _record_mode(tenant_id, variant_id, mode):
+    record = _record(tenant_id, variant_id)
+    record.mode = mode
+    return record
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flushers_lock_ledger_rows_in_one_order(make_tenant, make_variant):
+    """Two workers flushing the same tenant and hour must not deadlock: each flush takes
+    the ledger rows' locks in key order, whatever order its requests arrived in."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from inference import metering
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    tenant, variant = make_tenant(), make_variant()
+    with all_tenants_scope():  # both ledger rows exist
+        metering.usage_add([_record_mode(tenant.id, variant.id, m) for m in ("efficiency", "standard")],
+                           energy_method="cpu-model: test")
+    table = UsageHour._meta.db_table
+    held, release, errors = threading.Event(), threading.Event(), []
+
+    def in_thread(fn):
+        def run():
+            try:
+                with all_tenants_scope(), transaction.atomic():
+                    fn()
+            except Exception as exc:  # reported to the test below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+        return threading.Thread(target=run)
+
+    def hold_first_row():  # another flusher holding the row that sorts first
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {table} WHERE tenant_id = %s AND mode = 'efficiency' FOR UPDATE",
+                           [tenant.id])  # nosec B608 - constant table name
+        held.set()
+        release.wait(30)
+
+    def flush_in_arrival_order():  # requests arrived standard first, efficiency second
+        buckets = metering._aggregate([_record_mode(tenant.id, variant.id, m) for m in ("standard", "efficiency")])
+        metering._upsert(buckets, "cpu-model: test")
+
+    holder, flusher = in_thread(hold_first_row), in_thread(flush_in_arrival_order)
+    holder.start()
+    assert held.wait(30)
+    flusher.start()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:  # wait until the flusher is blocked on a row lock
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the flusher never waited for the held row")
+        try:  # the row that sorts second must still be free
+            with all_tenants_scope(), transaction.atomic():
+                cursor.execute(f"SELECT 1 FROM {table} WHERE tenant_id = %s AND mode = 'standard' "
+                               "FOR UPDATE NOWAIT", [tenant.id])  # nosec B608 - constant table name
+            second_row_free = True
+        except Exception:  # LockNotAvailable: the flusher took it before waiting
+            second_row_free = False
+    release.set()
+    holder.join(30)
+    flusher.join(30)
+    assert errors == []
+    assert second_row_free
+    assert _ledger_totals()[0] == 4 * 3
+
+
 # --- a real server process under concurrent clients -------------------------------------------
 
 
