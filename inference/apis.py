@@ -28,6 +28,7 @@ from inference.idempotency import IdempotencyError, idempotency_claim, idempoten
 from inference.batches import BatchError, batch_job_submit, batch_result_frame
 from inference.models import BatchJob, Mode
 from inference.routing import UnknownFamily
+from inference.selectors import batch_job_get, batch_job_list
 from inference.serving import PredictError, predict
 from inference.usage import UsageQueryError, usage_report
 from tenants.models import Scope
@@ -392,7 +393,7 @@ class BatchListApi(TenantAPIView):
 
     @extend_schema(responses=BatchOutput(many=True), summary="Your batch jobs, newest first")
     def get(self, request, *, tenant):
-        jobs = BatchJob.objects.select_related("input", "family", "variant").order_by("-submitted_at", "-id")[:200]
+        jobs = batch_job_list(tenant=tenant)[:200]
         return Response(BatchOutput(jobs, many=True).data)
 
     @extend_schema(request={"multipart/form-data": BatchInputForm}, responses={201: BatchOutput, 400: ErrorOutput},
@@ -419,8 +420,8 @@ class BatchListApi(TenantAPIView):
         return Response(BatchOutput(job).data, status=201)
 
 
-def _batch_or_404(job_id: int) -> BatchJob:
-    job = BatchJob.objects.select_related("input", "family", "variant").filter(id=job_id).first()
+def _batch_or_404(*, tenant, job_id: int) -> BatchJob:
+    job = batch_job_get(tenant=tenant, job_id=job_id)
     if job is None:
         raise NotFound("No such batch job.")
     return job
@@ -431,7 +432,7 @@ class BatchDetailApi(TenantAPIView):
 
     @extend_schema(responses=BatchOutput, summary="A batch job: status, plan, progress and savings")
     def get(self, request, job_id: int, *, tenant):
-        return Response(BatchOutput(_batch_or_404(job_id)).data)
+        return Response(BatchOutput(_batch_or_404(tenant=tenant, job_id=job_id)).data)
 
 
 class BatchResultsApi(TenantAPIView):
@@ -443,7 +444,7 @@ class BatchResultsApi(TenantAPIView):
                               409: ErrorOutput},
                    summary="Download a finished job's predictions")
     def get(self, request, job_id: int, *, tenant):
-        job = _batch_or_404(job_id)
+        job = _batch_or_404(tenant=tenant, job_id=job_id)
         fmt = request.query_params.get("format", "csv")
         if fmt not in ("csv", "parquet"):
             raise ApiError("format must be csv or parquet.", code="invalid_query")

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, BigIntegerField, Case, Count, IntegerField, Min, Sum, Value, When
+from django.db.models import Avg, BigIntegerField, Case, IntegerField, Min, Sum, Value, When
 from django.db.models.functions import Cast, Trunc
 
 from billing.models import Invoice
@@ -31,17 +31,23 @@ from billing.selectors import invoice_list
 from carbon import units
 from carbon.history import history_points, history_series_choose
 from carbon.models import GridIntensity
-from inference.models import BatchJob, Mode, ModelVariant, Source
-from inference.selectors import Savings, usage_hours
+from inference.models import BatchJob, ModelVariant, Source
+from inference.selectors import (
+    Savings,
+    batch_job_list,
+    green_savings,
+    savings_for_period,
+    usage_hours,
+)
 from inference.usage import sci_ug_per_prediction
 from portal.periods import DashboardPeriod, chart_bucket, intensity_bucket
 from reports import formatting as fmt
 from reports.models import Report, SlaEvaluation
-from reports.selectors import report_list
+from reports.selectors import report_list, sla_evaluation_list
 from reports.sla import sla_terms_spans
 from tenants.models import Membership, Tenant, Tier, TierChange
 from tenants.scope import all_tenants_scope
-from tenants.selectors import tier_history
+from tenants.selectors import tier_change_list, tier_history
 
 # --- who may see what ----------------------------------------------------------------------
 
@@ -143,116 +149,6 @@ def usage_daily(*, tenant: Tenant, start: datetime, end: datetime) -> list[Daily
     return [DailyUsage(day.astimezone(UTC), *rest) for day, *rest in rows]
 
 
-def _efficiency_deltas() -> dict[int, int]:
-    """{variant id: default variant's energy per 1,000 minus its own, uJ} for every variant
-    of a family with a default, other than the default itself (a few registry rows)."""
-    rows = (ModelVariant.objects.exclude(version__family__default_variant__isnull=True)
-            .values_list("id", "energy_per_1k_uj", "version__family__default_variant_id",
-                         "version__family__default_variant__energy_per_1k_uj"))
-    return {vid: default_e - own_e for vid, own_e, default_id, default_e in rows if vid != default_id}
-
-
-# Efficiency-mode savings per ledger row, summed in PostgreSQL with exactly the integer
-# rules of inference.selectors.savings_for_period:
-#   delta_uj = floor(delta_per_1k x predictions / 1,000), delta_per_1k = default - variant energy
-#   co2e_ug  = delta_uj x g/kWh / 3.6e6, rounded half to even (carbon.units.co2e_ug)
-# in bigint arithmetic only (numeric is 2-3x slower over a year of rows). The intensity has
-# three decimals, so with mg = g/kWh x 1,000 the CO2e is delta_uj x mg / D, D = 3.6e9; to
-# keep the product in range, delta_uj = a x D + b with 0 <= b < D (floor division: bigint
-# `/` and MOD truncate toward zero, hence the CASEs for negatives), so
-# delta_uj x mg / D = a x mg + (b x mg) / D, and b x mg < 3.6e9 x 1e7 never overflows.
-# Each variant's delta per 1,000 comes from the registry as a CASE, so only the ledger's
-# efficiency rows are read (folding this into usage_daily's scan made it 4x slower: the
-# per-row arithmetic then runs on every row).
-_EFFICIENCY_SAVINGS_SQL = """
-WITH saved AS (
-    SELECT u.predictions AS n,
-           x.per_k / 1000 - CASE WHEN MOD(x.per_k, 1000) < 0 THEN 1 ELSE 0 END AS delta_uj,
-           (u.intensity_g_per_kwh * 1000)::bigint AS mg
-    FROM {usage} u
-    CROSS JOIN LATERAL (SELECT (CASE u.variant_id {cases} END) * u.predictions AS per_k) x
-    WHERE u.tenant_id = %s AND u.hour >= %s AND u.hour < %s AND u.mode = %s AND u.variant_id IN ({ids})
-), parts AS (
-    SELECT n, delta_uj, mg,
-           delta_uj / 3600000000 - CASE WHEN MOD(delta_uj, 3600000000) < 0 THEN 1 ELSE 0 END AS a
-    FROM saved
-), split AS (
-    SELECT n, delta_uj, a * mg + ((delta_uj - a * 3600000000) * mg) / 3600000000 AS q,
-           MOD((delta_uj - a * 3600000000) * mg, 3600000000) AS r
-    FROM parts
-)
-SELECT COALESCE(SUM(n), 0)::bigint, COALESCE(SUM(delta_uj), 0)::bigint,
-       COALESCE(SUM(q + CASE WHEN 2 * r > 3600000000 OR (2 * r = 3600000000 AND MOD(q, 2) <> 0) THEN 1 ELSE 0 END),
-                0)::bigint
-FROM split
-"""
-
-
-def _efficiency_savings_sql(*, tenant: Tenant, start: datetime, end: datetime) -> tuple[int, int, int]:
-    """(predictions, energy avoided uJ, CO2e avoided ug) of efficiency mode in [start, end)."""
-    from django.db import connection
-
-    from inference.models import UsageHour
-
-    deltas = _efficiency_deltas()
-    if not deltas:
-        return 0, 0, 0
-    # Ids and deltas are integers from our own registry, formatted with %d: nothing user-given.
-    cases = " ".join("WHEN %d THEN %d::bigint" % item for item in sorted(deltas.items()))
-    ids = ", ".join("%d" % vid for vid in sorted(deltas))
-    sql = _EFFICIENCY_SAVINGS_SQL.format(usage=connection.ops.quote_name(UsageHour._meta.db_table), cases=cases,
-                                         ids=ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant.id, start, end, Mode.EFFICIENCY])
-        predictions, energy_uj, co2e_ug = cursor.fetchone()
-    return predictions, energy_uj, co2e_ug
-
-
-def _efficiency_savings_python(*, tenant: Tenant, start: datetime, end: datetime) -> tuple[int, int, int]:
-    """The same, row by row in Python: the embedded SQLite demo, and the reference the SQL
-    is tested against (the loop of savings_for_period, on value tuples)."""
-    deltas = _efficiency_deltas()
-    rows = (usage_hours(tenant=tenant, start=start, end=end).filter(mode=Mode.EFFICIENCY, variant_id__in=deltas)
-            .order_by().values_list("variant_id", "predictions", "intensity_g_per_kwh"))
-    energy_avoided = co2e_avoided = predictions = 0
-    for variant_id, count, g_per_kwh in rows:
-        delta_uj = deltas[variant_id] * count // 1000
-        energy_avoided += delta_uj
-        co2e_avoided += units.co2e_ug(energy_uj=delta_uj, g_per_kwh=g_per_kwh)
-        predictions += count
-    return predictions, energy_avoided, co2e_avoided
-
-
-def green_savings(*, tenant: Tenant, start: datetime, end: datetime) -> tuple[int, int]:
-    """(CO2e avoided by green scheduling in ug, jobs): green-tier batch jobs that finished
-    in [start, end), measured energy at the run-now intensity minus as run (as
-    savings_for_period)."""
-    jobs = BatchJob.objects.filter(tenant=tenant, status=BatchJob.Status.SUCCEEDED, finished_at__gte=start,
-                                   finished_at__lt=end, tier=Tier.GREEN)
-    green = jobs.aggregate(run_now=Sum("run_now_co2e_ug"), actual=Sum("co2e_ug"), jobs=Count("id"))
-    return int(green["run_now"] or 0) - int(green["actual"] or 0), green["jobs"]
-
-
-def savings_in_period(*, tenant: Tenant, start: datetime, end: datetime) -> Savings:
-    """inference.selectors.savings_for_period, computed in the database.
-
-    Same rule, same per-row integer rounding (tests/portal/test_selectors.py asserts
-    equality on edge cases), but savings_for_period loads every efficiency-mode row as a
-    model instance with four joined models: seconds for a year of hourly rows, where
-    this takes tens of milliseconds.
-
-    TODO(inference): adopt this in savings_for_period (reports.selectors carries a
-    tuple-based copy too) and call it here.
-    """
-    from django.db import connection
-
-    green_ug, green_jobs = green_savings(tenant=tenant, start=start, end=end)
-    efficiency = _efficiency_savings_sql if connection.vendor == "postgresql" else _efficiency_savings_python
-    predictions, energy_uj, co2e_ug = efficiency(tenant=tenant, start=start, end=end)
-    return Savings(green_scheduling_co2e_ug=green_ug, green_jobs=green_jobs, efficiency_mode_co2e_ug=co2e_ug,
-                   efficiency_mode_energy_uj=energy_uj, efficiency_predictions=predictions)
-
-
 def _month_label(start: datetime) -> str:
     return f"{start:%b %Y}"
 
@@ -269,7 +165,7 @@ def _rating_cuts(*, tenant: Tenant, start: datetime, end: datetime) -> list[date
         cursor = Period.containing(cursor).end
     cuts.update(v.effective_from for v in price_versions_for_window(currency=tenant.currency, start=start, end=end)
                 if start < v.effective_from < end)
-    cuts.update(TierChange.objects.filter(tenant=tenant, effective_at__gt=start, effective_at__lt=end)
+    cuts.update(tier_change_list(tenant=tenant).filter(effective_at__gt=start, effective_at__lt=end)
                 .values_list("effective_at", flat=True))
     return sorted(cuts)
 
@@ -412,7 +308,7 @@ def dashboard_summary(*, tenant: Tenant, period: DashboardPeriod, now: datetime,
         predictions=sum(r.predictions for r in daily), requests=sum(r.requests for r in daily),
         energy_uj=sum(r.energy_uj for r in daily), co2e_ug=sum(r.co2e_ug for r in daily),
         embodied_co2e_ug=sum(r.embodied_co2e_ug for r in daily),
-        savings=savings_in_period(tenant=tenant, start=period.start, end=period.end),
+        savings=savings_for_period(tenant=tenant, start=period.start, end=period.end),
         cost=cost_for_period(tenant=tenant, start=period.start, end=period.end, now=now, daily=month_daily),
     )
 
@@ -675,16 +571,8 @@ def tier_preview(*, tenant: Tenant, now: datetime) -> TierPreview:
         expected_saving_co2e_ug=units.co2e_ug(energy_uj=batch_energy, g_per_kwh=shift) if shift else 0,
         measured_green_saving_co2e_ug=measured_ug, measured_green_jobs=measured_jobs,
         days_left_in_month=(seconds_left / 86400).quantize(Decimal("0.1")),
-        changes=tier_change_list(tenant=tenant),
+        changes=list(tier_change_list(tenant=tenant)[:20]),
     )
-
-
-def tier_change_list(*, tenant: Tenant, limit: int = 20) -> list[TierChange]:
-    """The tenant's tier switches, newest first (who and when).
-
-    TODO(tenants): a `tier_change_list(*, tenant)` in tenants/selectors.py.
-    """
-    return list(TierChange.objects.filter(tenant=tenant).order_by("-effective_at", "-id")[:limit])
 
 
 # --- batch jobs ----------------------------------------------------------------------------------
@@ -695,26 +583,13 @@ JOBS_PER_PAGE = 25
 
 def batch_job_page(*, tenant: Tenant, page: str | int | None):
     """One page (django.core.paginator.Page) of the tenant's batch jobs, newest first;
-    an out-of-range or malformed page number gives the nearest valid page.
-
-    TODO(inference): `batch_job_list` / `batch_job_get` in inference/selectors.py (the
-    API queries BatchJob directly as well).
-    """
+    an out-of-range or malformed page number gives the nearest valid page."""
     from django.core.paginator import Paginator
 
-    jobs = (BatchJob.objects.filter(tenant=tenant).select_related("input", "family", "variant")
-            .order_by("-submitted_at", "-id"))
-    found = Paginator(jobs, JOBS_PER_PAGE).get_page(page)
+    found = Paginator(batch_job_list(tenant=tenant), JOBS_PER_PAGE).get_page(page)
     for job in found.object_list:
         job.result_available = batch_result_stored(job=job)  # for the page only: a stat per row
     return found
-
-
-def batch_job_get(*, tenant: Tenant, job_id: int) -> BatchJob | None:
-    """The tenant's job, or None for a missing id and, identically, another tenant's."""
-    if not 0 < job_id < 2**63:
-        return None
-    return BatchJob.objects.filter(tenant=tenant, id=job_id).select_related("input", "family", "variant").first()
 
 
 def batch_result_stored(*, job: BatchJob) -> bool:
@@ -744,8 +619,6 @@ def sla_months(*, tenant: Tenant, now: datetime, count: int = 12) -> list[SlaMon
 
     Reads stored evaluations only (evaluating writes; it happens in the monthly run or
     when a statement is generated), so a month with terms but no evaluation yet says so.
-
-    TODO(reports): an `sla_evaluation_list(*, tenant, start, end)` in reports/selectors.py.
     """
     last = Period.previous(now=now)
     months = [last]
@@ -753,9 +626,7 @@ def sla_months(*, tenant: Tenant, now: datetime, count: int = 12) -> list[SlaMon
         months.append(Period.previous(now=months[-1].start))
     first = months[-1]
     found: dict[datetime, list[SlaEvaluation]] = defaultdict(list)
-    for evaluation in SlaEvaluation.objects.filter(tenant=tenant, period_start__gte=first.start,
-                                                   period_start__lt=last.end).order_by("family_name", "mode",
-                                                                                       "span_start", "id"):
+    for evaluation in sla_evaluation_list(tenant=tenant, start=first.start, end=last.end):
         found[evaluation.period_start].append(evaluation)
     spans = sla_terms_spans(tenant=tenant, start=first.start, end=last.end)
     out = []

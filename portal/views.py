@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from inference.batches import BatchError, batch_job_submit, batch_result_frame
 from inference.registry import family_list
 from inference.routing import UnknownFamily
+from inference.selectors import batch_job_get
 from portal import selectors, services
 from portal.access import Access, not_found, tenant_page
 from portal.forms import ApiKeyForm, BatchUploadForm, LoginForm, ReportRequestForm, TierForm
@@ -234,7 +235,7 @@ def batches(request: HttpRequest, *, access: Access) -> HttpResponse:
 @tenant_page
 @require_GET
 def batch_results(request: HttpRequest, *, access: Access, job_id: int, fmt: str) -> HttpResponse:
-    job = selectors.batch_job_get(tenant=access.tenant, job_id=job_id)
+    job = batch_job_get(tenant=access.tenant, job_id=job_id)
     if job is None or not selectors.batch_result_stored(job=job):
         return not_found(request)  # missing, another tenant's, not finished, or removed by retention
     frame = batch_result_frame(job=job)

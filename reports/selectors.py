@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from django.db.models import Case, CharField, Count, Max, Min, QuerySet, Sum, Value, When
 
 from billing.periods import Period
-from inference.models import BatchJob, ModelVariant
-from inference.selectors import USAGE_SUMS, savings_for_period, usage_by_variant, usage_hours
+from inference.models import ModelVariant
+from inference.selectors import USAGE_SUMS, batch_jobs_finished, savings_for_period, usage_by_variant, usage_hours
 from reports.models import Report, SlaEvaluation
 from reports.periods import ReportPeriod
 from tenants.models import Tenant
@@ -44,6 +44,13 @@ def report_list(*, tenant: Tenant) -> QuerySet[Report]:
     return Report.objects.filter(tenant=tenant).order_by("-created_at", "-id")
 
 
+def sla_evaluation_list(*, tenant: Tenant, start: datetime, end: datetime) -> QuerySet[SlaEvaluation]:
+    """The tenant's stored SLA evaluations of the months starting in [start, end), in
+    statement order (month, family, mode, terms span)."""
+    return (SlaEvaluation.objects.filter(tenant=tenant, period_start__gte=start, period_start__lt=end)
+            .order_by("period_start", "family_name", "mode", "span_start", "id"))
+
+
 def report_get(*, tenant: Tenant, report_id: int) -> Report:
     """Raises Report.DoesNotExist for a missing id and, identically, for another tenant's."""
     if not 0 < report_id < 2**63:
@@ -56,16 +63,6 @@ def report_get(*, tenant: Tenant, report_id: int) -> Report:
 
 def _sums(row: dict) -> dict:
     return {name: int(row.get(name) or 0) for name in USAGE_SUMS}
-
-
-def _batch_jobs_finished(*, tenant: Tenant, start: datetime, end: datetime) -> list[BatchJob]:
-    """Succeeded batch jobs that finished in [start, end), oldest first.
-
-    TODO(inference): a `batch_jobs_finished(*, tenant, start, end)` selector in
-    inference/selectors.py (savings_for_period filters the same jobs); read here until then.
-    """
-    return list(BatchJob.objects.filter(tenant=tenant, status=BatchJob.Status.SUCCEEDED, finished_at__gte=start,
-                                        finished_at__lt=end).order_by("finished_at", "id"))
 
 
 def _intensity_kind(source: str) -> tuple[str, str]:
@@ -101,7 +98,7 @@ def carbon_report_inputs(*, tenant: Tenant, period: ReportPeriod) -> dict:
         intensity_sources = list(rows.order_by().values("intensity_source").annotate(
             records=Count("id"), energy_uj=Sum("energy_uj"), co2e_ug=Sum("co2e_ug")).order_by("intensity_source"))
         savings = savings_for_period(tenant=tenant, start=start, end=end)
-        jobs = _batch_jobs_finished(tenant=tenant, start=start, end=end)
+        jobs = list(batch_jobs_finished(tenant=tenant, start=start, end=end))
 
     variant_ids = sorted({row["variant_id"] for row in variants_used})
     registry = {v.id: v for v in ModelVariant.objects.filter(id__in=variant_ids).select_related("version__family")}

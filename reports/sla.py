@@ -39,6 +39,7 @@ from billing.credits import CreditError, CreditLine
 from billing.money import line_amount_minor
 from billing.periods import Period, PeriodError
 from inference.models import Mode, ModelFamily, ModelVariant, Source
+from inference.selectors import usage_for_family_mode
 from reports import formatting as fmt
 from reports.models import LatencyOutcome, Outcome, SlaEvaluation, SlaTerms
 from tenants.models import Tenant
@@ -172,18 +173,6 @@ def sla_tenant_ids_with_terms(*, start: datetime, end: datetime) -> list[int]:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def _family_mode_usage(*, tenant: Tenant, family_id: int, mode: str, start: datetime, end: datetime):
-    """Online ledger rows of one family and mode in [start, end), from inference's selector.
-
-    TODO(inference): a `usage_for_family_mode(*, tenant, family, mode, start, end)`
-    selector in inference/selectors.py; until then this narrows usage_hours here.
-    """
-    from inference.selectors import usage_hours
-
-    return usage_hours(tenant=tenant, start=start, end=end).filter(
-        variant__version__family_id=family_id, mode=mode, source=Source.ONLINE)
-
-
 def _charges_minor(*, tenant: Tenant, period: Period, rows: list[tuple]) -> int:
     """What rating these usage rows alone charges: prediction lines and their green premium."""
     from billing.rating import RatingError, TierSpan, UsageRow, billable_start_for, prices_for_window, rate_lines
@@ -209,7 +198,7 @@ def _charges_minor(*, tenant: Tenant, period: Period, rows: list[tuple]) -> int:
 def _evaluate_span(*, tenant: Tenant, period: Period, span: TermsSpan, now: datetime) -> SlaEvaluation:
     terms = span.terms
     with tenant_scope(tenant.id):
-        usage = _family_mode_usage(tenant=tenant, family_id=terms.family_id, mode=terms.mode, start=span.start,
+        usage = usage_for_family_mode(tenant=tenant, family_id=terms.family_id, mode=terms.mode, start=span.start,
                                    end=span.end)
         by_variant = list(usage.values("variant_id").annotate(predictions=Sum("predictions"),
                                                               energy_uj=Sum("energy_uj")).order_by("variant_id"))

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from tenants import keys
-from tenants.models import ApiKey, Tenant
+from tenants.models import ApiKey, Tenant, TierChange
 from tenants.scope import all_tenants_scope
 
 # last_used_at is a hint for humans; writing it on every request would cost a
@@ -95,6 +95,11 @@ def tier_history(*, tenant: Tenant, start, end) -> list[tuple]:
         cursor, tier = change.effective_at, change.to_tier
     spans.append((cursor, end, tier))
     return [s for s in spans if s[0] < s[1]]
+
+
+def tier_change_list(*, tenant: Tenant) -> QuerySet[TierChange]:
+    """The tenant's tier switches, newest first (who and when)."""
+    return TierChange.objects.filter(tenant=tenant).order_by("-effective_at", "-id")
 
 
 def audit_events(*, tenant: Tenant, limit: int = 200):

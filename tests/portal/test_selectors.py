@@ -1,4 +1,4 @@
-"""The portal's own reads: the fast savings equal inference's, and the period rules."""
+"""The portal's own reads: daily usage, and the period rules."""
 
 from __future__ import annotations
 
@@ -6,55 +6,38 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from inference.selectors import savings_for_period, usage_total
+from inference.selectors import usage_total
 from portal.periods import (
     DashboardPeriodError,
     chart_bucket,
     dashboard_period_parse,
     intensity_bucket,
 )
-from portal.selectors import _efficiency_savings_python, savings_in_period, usage_daily
+from portal.selectors import usage_daily
 from tenants.scope import tenant_scope
 
 NOW = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
 
 
 @pytest.mark.django_db
-def test_savings_in_period_equals_inference_savings_for_period(make_tenant, make_variant, add_usage):
+def test_usage_daily_sums_to_the_ledger_totals(make_tenant, make_variant, add_usage):
     tenant = make_tenant()
     default = make_variant(name="base", energy_per_1k_uj=9_000_000, make_default=True)
     cheap = make_variant(name="cheap", energy_per_1k_uj=2_000_001)
-    costly = make_variant(name="costly", energy_per_1k_uj=9_500_003)  # more than the default: a negative delta
-    orphan = make_variant(family="no-default", name="solo", energy_per_1k_uj=1_000)
-    from inference.models import ModelFamily
-
-    ModelFamily.objects.filter(name="no-default").update(default_variant=None)
     hour = datetime(2026, 11, 1, tzinfo=UTC)
-    rows = [(cheap, 1_234_567, "187.125"), (cheap, 1, "0.001"), (costly, 777, "333.333"), (default, 5_000, "250"),
-            (orphan, 99, "100"), (cheap, 3, "199.999")]
-    for i, (variant, predictions, intensity) in enumerate(rows):
-        add_usage(tenant, variant, hour.replace(hour=i), mode="efficiency", predictions=predictions,
-                  intensity=intensity)
-    add_usage(tenant, cheap, hour.replace(hour=10), mode="standard", predictions=10_000)  # not efficiency mode
-    # Exact halves: 1,000 J-per-1k apart x 1,000 predictions = 1e6 uJ; at 1.8 g/kWh that is 0.5 ug
-    # (rounds to 0, even), 3,000 predictions give 1.5 ug (rounds to 2), 5,000 give 2.5 (2).
-    half_default = make_variant(family="halves", name="h-base", energy_per_1k_uj=1_000_000, make_default=True)
-    half_cheap = make_variant(family="halves", name="h-cheap", energy_per_1k_uj=0)
-    for i, predictions in enumerate((1_000, 3_000, 5_000, 7_000)):
-        add_usage(tenant, half_cheap, hour.replace(day=2, hour=i), mode="efficiency", predictions=predictions,
-                  intensity="1.800")
-    assert half_default.id != half_cheap.id
+    rows = [(cheap, "efficiency", 1_234_567), (cheap, "efficiency", 1), (default, "efficiency", 5_000),
+            (cheap, "standard", 10_000), (default, "standard", 3)]
+    for i, (variant, mode, predictions) in enumerate(rows):
+        add_usage(tenant, variant, hour.replace(hour=i), mode=mode, predictions=predictions, energy_uj=1_000 + i,
+                  co2e_ug=7 * i, embodied_co2e_ug=i)
+    add_usage(tenant, cheap, hour.replace(day=2), mode="efficiency", predictions=9)
+    add_usage(tenant, cheap, hour.replace(month=12), mode="efficiency", predictions=9)  # outside the period
     end = datetime(2026, 12, 1, tzinfo=UTC)
     with tenant_scope(tenant.id):
-        fast = savings_in_period(tenant=tenant, start=hour, end=end)
-        reference = savings_for_period(tenant=tenant, start=hour, end=end)
-        python = _efficiency_savings_python(tenant=tenant, start=hour, end=end)
         daily = usage_daily(tenant=tenant, start=hour, end=end)
         usage = usage_total(tenant=tenant, start=hour, end=end)
-    assert fast == reference
-    assert python == (fast.efficiency_predictions, fast.efficiency_mode_energy_uj, fast.efficiency_mode_co2e_ug)
-    assert fast.efficiency_predictions == 1_234_567 + 1 + 777 + 3 + 16_000
-    assert len(daily) == 6  # day 1: five variant/mode pairs; day 2: one
+    assert len(daily) == 5  # day 1: four variant/mode pairs; day 2: one
+    assert usage.predictions == sum(r[2] for r in rows) + 9
     assert [sum(getattr(r, f) for r in daily) for f in ("predictions", "requests", "energy_uj", "co2e_ug",
                                                          "embodied_co2e_ug")] == [
         usage.predictions, usage.requests, usage.energy_uj, usage.co2e_ug, usage.embodied_co2e_ug]
