@@ -7,9 +7,12 @@ series with the most points in the range, then the preferred kind
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 
-from django.db.models import Count, Max
+from django.db.models import Avg, Count, Max
+from django.db.models.functions import Trunc
 
 from carbon import conf
 from carbon.models import MAX_POINT_DURATION, GridIntensity
@@ -57,3 +60,28 @@ def history_points(*, zone: str, start: datetime, end: datetime, kind: str | Non
             continue
         points.append(IntensityPoint(start=row_start, end=row_end, g_per_kwh=value, kind=series_kind, source=source))
     return points
+
+
+@dataclass(frozen=True)
+class BucketMeans:
+    """One stored series' mean intensity per hour or day; buckets without data are absent."""
+
+    kind: str
+    source: str
+    means: dict[datetime, Decimal]  # bucket start (UTC) -> mean g/kWh
+
+
+def history_bucket_means(*, zone: str, start: datetime, end: datetime, bucket: str) -> BucketMeans | None:
+    """Means per `bucket` ("hour" or "day", UTC) of the series that best covers [start, end),
+    averaged in the database over the points starting in the range; None if nothing is stored."""
+    if bucket not in ("hour", "day"):
+        raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+    series = history_series_choose(zone=zone, start=start, end=end) if start < end else None
+    if series is None:
+        return None
+    kind, source = series
+    rows = (GridIntensity.objects.filter(zone=zone, kind=kind, source=source, start__gte=start, start__lt=end)
+            .annotate(bucket=Trunc("start", bucket, tzinfo=UTC)).values("bucket")
+            .annotate(mean=Avg("intensity_g_per_kwh")).order_by("bucket").values_list("bucket", "mean"))
+    return BucketMeans(kind=kind, source=source,
+                       means={moment.astimezone(UTC): Decimal(mean) for moment, mean in rows})

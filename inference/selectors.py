@@ -117,6 +117,13 @@ def batch_job_list(*, tenant: Tenant):
             .order_by("-submitted_at", "-id"))
 
 
+def batch_jobs_planned_in(*, tenant: Tenant, start: datetime, end: datetime):
+    """The tenant's batch jobs (but failed ones) whose planned window overlaps [start, end),
+    by planned start."""
+    return (BatchJob.objects.filter(tenant=tenant, planned_start__lt=end, planned_end__gt=start)
+            .exclude(status=BatchJob.Status.FAILED).select_related("family").order_by("planned_start", "id"))
+
+
 def batch_job_get(*, tenant: Tenant, job_id: int) -> BatchJob | None:
     """One of the tenant's batch jobs, or None for a missing id, an id out of range and,
     identically, another tenant's job."""

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, BigIntegerField, Case, IntegerField, Min, Sum, Value, When
+from django.db.models import BigIntegerField, Case, IntegerField, Min, Sum, Value, When
 from django.db.models.functions import Cast, Trunc
 
 from billing.models import Invoice
@@ -29,12 +29,12 @@ from billing.periods import Period
 from billing.rating import RatingError, TierSpan, UsageRow, billable_start_for, prices_for_window, rate_lines
 from billing.selectors import invoice_list
 from carbon import units
-from carbon.history import history_points, history_series_choose
-from carbon.models import GridIntensity
+from carbon.history import history_bucket_means, history_points
 from inference.models import BatchJob, ModelVariant, Source
 from inference.selectors import (
     Savings,
     batch_job_list,
+    batch_jobs_planned_in,
     green_savings,
     savings_for_period,
     usage_hours,
@@ -424,8 +424,6 @@ def intensity_chart(*, tenant: Tenant, period: DashboardPeriod, now: datetime) -
     Stored history only, one series (carbon.history's choice: most points, then the
     preferred kind): a page never waits on a live grid API. Averaged per bucket in SQL.
     Buckets without stored data are gaps (null), never invented.
-
-    TODO(carbon): an `intensity_history_buckets(*, zone, start, end, bucket)` selector.
     """
     bucket = intensity_bucket(period)
     starts = _bucket_starts(period.start, period.end, bucket)
@@ -433,23 +431,16 @@ def intensity_chart(*, tenant: Tenant, period: DashboardPeriod, now: datetime) -
     step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
     values: list[float | None] = [None] * len(starts)
     kind = source = ""
-    history_end = min(period.end, now)
-    series = (history_series_choose(zone=tenant.grid_zone, start=period.start, end=history_end)
-              if period.start < history_end else None)
-    if series is not None:
-        kind, source = series
-        means = (GridIntensity.objects.filter(zone=tenant.grid_zone, kind=kind, source=source,
-                                              start__gte=period.start, start__lt=history_end)
-                 .annotate(bucket=Trunc("start", bucket, tzinfo=UTC)).values("bucket")
-                 .annotate(mean=Avg("intensity_g_per_kwh")).order_by("bucket").values_list("bucket", "mean"))
-        for moment, mean in means:
-            i = index.get(moment.astimezone(UTC))
+    history = history_bucket_means(zone=tenant.grid_zone, start=period.start, end=min(period.end, now),
+                                   bucket=bucket)
+    if history is not None:
+        kind, source = history.kind, history.source
+        for moment, mean in history.means.items():
+            i = index.get(moment)
             if i is not None:
-                values[i] = _round(Decimal(mean), 1)
+                values[i] = _round(mean, 1)
 
-    jobs = list(BatchJob.objects.filter(tenant=tenant, planned_start__lt=period.end, planned_end__gt=period.start)
-                .exclude(status=BatchJob.Status.FAILED).select_related("family")
-                .order_by("planned_start", "id")[:MAX_WINDOWS])
+    jobs = list(batch_jobs_planned_in(tenant=tenant, start=period.start, end=period.end)[:MAX_WINDOWS])
     marks = [0] * len(starts)
     windows = []
     for job in jobs:
