@@ -8,6 +8,7 @@ Creates the demo world of bench/reports.py (temporary SQLite database), then ren
     sla-statement-sample.pdf        its SLA compliance statement for the year
     finance-sla-report-sample.pdf   monthly SLA report across all tenants (December), + .csv
     revenue-summary-sample.pdf      revenue/energy summary (December), + .csv
+    invoice-sample.pdf              the main tenant's invoice for a month with an SLA credit
 
 and every page of each as PNG (pdftoppm, 80 dpi) into --png-dir for review. The PDFs
 are deterministic: the same code and seed give byte-identical files.
@@ -38,7 +39,9 @@ def main() -> None:
     setup()
     from billing.periods import Period
     from reports.models import ReportKind
-    from reports.services import finance_reports_generate, report_file_path, report_generate
+    from billing.models import Invoice, InvoiceLine
+    from reports.services import finance_reports_generate, invoice_pdf, report_file_path, report_generate
+    from tenants.scope import tenant_scope
 
     demo = demo_data_create(year=args.year)
     now = datetime(args.year + 1, 1, 15, tzinfo=UTC)
@@ -59,6 +62,11 @@ def main() -> None:
     for name, source in outputs.items():
         shutil.copyfile(source, args.out / name)
     shutil.rmtree(finance_dir)
+    with tenant_scope(demo.tenant.id):
+        credited = InvoiceLine.objects.filter(kind="sla_credit").order_by("-invoice__period_start").first()
+        invoice_id = credited.invoice_id if credited else Invoice.objects.order_by("-period_start").first().id
+    (args.out / "invoice-sample.pdf").write_bytes(invoice_pdf(tenant=demo.tenant, invoice_id=invoice_id).pdf.content)
+    outputs["invoice-sample.pdf"] = args.out / "invoice-sample.pdf"
 
     args.png_dir.mkdir(parents=True, exist_ok=True)
     for name in outputs:

@@ -288,6 +288,10 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # set to localstripe in tests
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30)
+# Printed as the issuer on invoice PDFs: the operator's legal name and address lines
+# (INVOICE_ISSUER_ADDRESS="Example Ltd|1 High Street|London"; "|" separates lines).
+INVOICE_ISSUER_NAME = env.str("INVOICE_ISSUER_NAME", default="greentier")
+INVOICE_ISSUER_ADDRESS = [line for line in env.str("INVOICE_ISSUER_ADDRESS", default="").split("|") if line.strip()]
 
 # --- Security (production) ------------------------------------------------------------
 if not DEBUG:

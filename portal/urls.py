@@ -24,4 +24,5 @@ urlpatterns = [
     path("t/<slug:slug>/reports/<int:report_id>/download/", views.report_download, name="report-download"),
     path("t/<slug:slug>/invoices/<int:invoice_id>/", views.invoice, name="invoice"),
     path("t/<slug:slug>/invoices/<int:invoice_id>.csv", views.invoice_csv, name="invoice-csv"),
+    path("t/<slug:slug>/invoices/<int:invoice_id>.pdf", views.invoice_pdf_view, name="invoice-pdf"),
 ]

@@ -18,6 +18,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from billing.models import Invoice
 from inference.batches import BatchError, batch_job_submit, batch_result_frame
 from inference.registry import family_list
 from inference.routing import UnknownFamily
@@ -26,7 +27,7 @@ from portal import selectors, services
 from portal.access import Access, not_found, tenant_page
 from portal.forms import ApiKeyForm, BatchUploadForm, LoginForm, ReportRequestForm, TierForm
 from portal.periods import DashboardPeriodError, current_period, dashboard_period_parse
-from reports.services import ReportError, report_file_path, report_request
+from reports.services import ReportError, invoice_pdf, invoice_pdf_filename, report_file_path, report_request
 from tenants.models import ApiKey, Tier
 from tenants.selectors import api_key_list
 from tenants.services import TenantError, api_key_create, api_key_revoke, tenant_change_tier
@@ -310,6 +311,21 @@ def invoice_csv(request: HttpRequest, *, access: Access, invoice_id: int) -> Htt
     _invoice_csv_write(response, found)
     response["Content-Disposition"] = (f'attachment; filename="greentier-invoice-{found.period_label}-'
                                        f'{access.tenant.slug}.csv"')
+    return response
+
+
+@tenant_page
+@require_GET
+def invoice_pdf_view(request: HttpRequest, *, access: Access, invoice_id: int) -> HttpResponse:
+    try:
+        document = invoice_pdf(tenant=access.tenant, invoice_id=invoice_id)
+    except Invoice.DoesNotExist:
+        return not_found(request)
+    except ReportError as exc:
+        messages.error(request, f"The PDF could not be made just now ({exc.detail}); the CSV has the same lines.")
+        return redirect("portal:invoice", access.tenant.slug, invoice_id)
+    response = HttpResponse(document.pdf.content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{invoice_pdf_filename(document)}"'
     return response
 
 

@@ -6,18 +6,19 @@ through reports.selectors.report_get with the caller's tenant, inside its scope.
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from billing.models import Invoice
 from config.errors import ApiError
 from inference.apis import ErrorOutput  # the one {"code", "detail"} schema component
 from reports.models import Report, ReportKind, ReportStatus
 from reports.selectors import report_get, report_list
-from reports.services import ReportError, report_file_path, report_request
+from reports.services import ReportError, invoice_pdf, invoice_pdf_filename, report_file_path, report_request
 from tenants.models import Scope
 from tenants.views import TenantAPIView
 
@@ -111,4 +112,22 @@ class ReportDownloadApi(TenantAPIView):
         filename = f"greentier-{report.kind.replace('_', '-')}-{report.period}-{tenant.slug}.pdf"
         response = FileResponse(handle, content_type="application/pdf", as_attachment=True, filename=filename)
         response["X-Report-Fingerprint"] = report.fingerprint
+        return response
+
+
+class InvoicePdfApi(TenantAPIView):
+    required_scope = Scope.USAGE
+
+    @extend_schema(responses={(200, "application/pdf"): bytes, 404: ErrorOutput, 503: ErrorOutput},
+                   summary="Download an invoice as PDF (rendered on request)")
+    def get(self, request, invoice_id: int, *, tenant):
+        try:
+            document = invoice_pdf(tenant=tenant, invoice_id=invoice_id)
+        except Invoice.DoesNotExist:
+            raise NotFound("No such invoice.") from None
+        except ReportError as exc:
+            raise ApiError(exc.detail, code=exc.code, status_code=503) from None
+        response = HttpResponse(document.pdf.content, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{invoice_pdf_filename(document)}"'
+        response["X-Report-Fingerprint"] = document.fingerprint
         return response

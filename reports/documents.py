@@ -472,6 +472,74 @@ def sla_statement_document(inputs: dict) -> Document:
     return Document(inputs=inputs, canonical=canonical, fingerprint=fingerprint, pdf=pdf)
 
 
+# --- invoices -------------------------------------------------------------------------------------
+
+
+def _major(amount_minor: Decimal, currency: str) -> str:
+    """A possibly fractional minor-unit amount in major units, at least the currency's digits."""
+    exponent = currency_exponent(currency)
+    major = Decimal(amount_minor).scaleb(-exponent).normalize()
+    return f"{currency} {fmt.grouped(major, max(exponent, -major.as_tuple().exponent))}"
+
+
+def _invoice_line_row(line: dict, invoice: dict, mass_unit: tuple[str, int]) -> dict:
+    currency = invoice["currency"]
+    quantity, price, divisor = Decimal(line["quantity"]), Decimal(line["unit_price_minor"]), line["unit_divisor"]
+    kind = line["kind"]
+    if kind in ("predictions", "batch_predictions"):
+        quantity_text, rate = fmt.grouped(quantity), f"{_major(price, currency)} / {fmt.grouped(divisor)}"
+    elif kind == "base_fee":
+        quantity_text = f"{fmt.grouped(quantity * 100 / divisor, 1)}% of month"
+        rate = f"{_major(price, currency)} / month"
+    elif kind == "green_premium":
+        quantity_text, rate = _major(quantity, currency), f"{fmt.grouped(price * 100 / divisor, 1)}%"
+    else:  # sla_credit: one credit of its amount
+        quantity_text, rate = "–", "–"
+    start, end = _dt(line["span_start"]), _dt(line["span_end"])
+    whole = (line["span_start"], line["span_end"]) == (invoice["start"], invoice["end"])
+    return {
+        "position": line["position"], "kind": kind, "description": line["description"],
+        "span": "" if whole else f"{start:%-d %b %H:%M} – {end:%-d %b %H:%M}", "quantity": quantity_text, "rate": rate,
+        "energy": fmt.kwh(line["energy_uj"]) if line["energy_uj"] else "–",
+        "co2e": fmt.mass(line["co2e_ug"], mass_unit) if line["co2e_ug"] else "–",
+        "amount": fmt.money(line["amount_minor"], currency),
+    }
+
+
+def invoice_document(inputs: dict, *, issuer_name: str, issuer_address: list[str]) -> Document:
+    """An invoice as PDF (reports.selectors.invoice_inputs). The issuer is the operator's
+    legal name and address (settings), printed but not part of the fingerprint's inputs."""
+    canonical = inputs_canonical(inputs)
+    fingerprint = hashlib.sha256(canonical).hexdigest()
+    tenant, invoice, lines = inputs["tenant"], inputs["invoice"], inputs["lines"]
+    currency = invoice["currency"]
+    mass_unit = fmt.mass_unit(max([invoice["co2e_ug"], *(line["co2e_ug"] for line in lines)]))
+    period = {"label": invoice["period"], "start": invoice["start"], "end": invoice["end"]}
+    paid = _dt(invoice["paid_at"])
+    context = {
+        "running_title": f"Invoice {invoice['id']} ({invoice['period']})",
+        "running_tenant": tenant["name"] or tenant["slug"],
+        "tenant": tenant, "invoice": invoice, "issuer": {"name": issuer_name, "address": issuer_address},
+        "period_title": _month_label(invoice["period"], long=True), "period_text": _period_text(period),
+        "status_text": invoice["status_text"].split(" (")[0],
+        "lines": [_invoice_line_row(line, invoice, mass_unit) for line in lines],
+        "mass_unit": mass_unit[0],
+        "total": fmt.money(invoice["total_minor"], currency),
+        "total_energy": fmt.kwh(invoice["energy_uj"]), "total_co2e": fmt.mass(invoice["co2e_ug"], mass_unit),
+        "kpis": [
+            {"label": "Total due" if invoice["status"] != "paid" else "Total (paid)",
+             "value": fmt.money(invoice["total_minor"], currency), "unit": ""},
+            {"label": "Energy billed", "value": fmt.kwh(invoice["energy_uj"]), "unit": "kWh"},
+            {"label": "CO₂e of the usage billed", "value": fmt.mass_auto(invoice["co2e_ug"]), "unit": ""},
+        ],
+        "has_credit": any(line["kind"] == "sla_credit" for line in lines),
+        "paid_text": f"{paid:%d %B %Y}" if paid else "",
+    }
+    pdf = _render("reports/invoice.html", context, inputs=inputs, canonical=canonical, fingerprint=fingerprint,
+                  created_at=_dt(invoice["created_at"]))
+    return Document(inputs=inputs, canonical=canonical, fingerprint=fingerprint, pdf=pdf)
+
+
 # --- finance reports (cross-tenant) ---------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ CARBON_REPORT_FORMAT = "greentier-carbon-report/1"
 SLA_STATEMENT_FORMAT = "greentier-sla-statement/1"
 FINANCE_SLA_FORMAT = "greentier-finance-sla/1"
 REVENUE_SUMMARY_FORMAT = "greentier-revenue-summary/1"
+INVOICE_FORMAT = "greentier-invoice/1"
 
 _KIND = re.compile(r"\((direct|lifecycle)([^)]*)\)\s*$")
 _PUE = re.compile(r"PUE\s+([0-9]+(?:\.[0-9]+)?)")
@@ -224,6 +225,27 @@ def sla_statement_inputs(*, tenant: Tenant, period: ReportPeriod,
         "period": {"label": period.label, "start": iso(period.start), "end": iso(period.end)},
         "evaluations": rows,
         "months_without_terms": months_without_terms,
+    }
+
+
+def invoice_inputs(*, tenant: Tenant, invoice) -> dict:
+    """An invoice (billing.selectors.invoice_get, lines prefetched) as document inputs."""
+    return {
+        "format": INVOICE_FORMAT,
+        "tenant": {"slug": tenant.slug, "name": tenant.name, "grid_zone": tenant.grid_zone,
+                   "currency": tenant.currency},
+        "invoice": {"id": invoice.id, "period": invoice.period_label, "start": iso(invoice.period_start),
+                    "end": iso(invoice.period_end), "currency": invoice.currency, "status": invoice.status,
+                    "status_text": invoice.get_status_display(), "total_minor": invoice.total_minor,
+                    "energy_uj": invoice.energy_uj, "co2e_ug": invoice.co2e_ug,
+                    "stripe_invoice_id": invoice.stripe_invoice_id or "", "created_at": iso(invoice.created_at),
+                    "paid_at": iso(invoice.paid_at)},
+        "lines": [{"position": line.position, "kind": line.kind, "mode": line.mode, "tier": line.tier,
+                   "description": line.description, "span_start": iso(line.span_start),
+                   "span_end": iso(line.span_end), "quantity": f"{line.quantity:f}",
+                   "unit_price_minor": f"{line.unit_price_minor:f}", "unit_divisor": line.unit_divisor,
+                   "amount_minor": line.amount_minor, "energy_uj": line.energy_uj, "co2e_ug": line.co2e_ug}
+                  for line in invoice.lines.all()],
     }
 
 

@@ -29,6 +29,7 @@ from reports.periods import ReportPeriod, ReportPeriodError, complete_months, re
 from reports.selectors import (
     carbon_report_inputs,
     finance_sla_inputs,
+    invoice_inputs,
     revenue_summary_inputs,
     sla_statement_inputs,
 )
@@ -227,6 +228,26 @@ def report_verify(*, tenant: Tenant, content: bytes, now: datetime | None = None
     covered = ReportPeriod(label=report.period, start=report.period_start, end=report.period_end)
     inputs = report_inputs(tenant=tenant, kind=report.kind, period=covered, now=now)
     return Verification(report=report, current_fingerprint=documents.inputs_fingerprint(inputs))
+
+
+def invoice_pdf(*, tenant: Tenant, invoice_id: int) -> documents.Document:
+    """The tenant's invoice as a PDF, rendered on request (nothing is stored: the invoice
+    rows are the record). Raises Invoice.DoesNotExist for a missing id and, identically,
+    another tenant's; ReportError if rendering fails."""
+    from billing.selectors import invoice_get
+
+    with tenant_scope(tenant.id):
+        invoice = invoice_get(tenant=tenant, invoice_id=invoice_id)
+        inputs = invoice_inputs(tenant=tenant, invoice=invoice)
+    try:
+        return documents.invoice_document(inputs, issuer_name=settings.INVOICE_ISSUER_NAME,
+                                          issuer_address=settings.INVOICE_ISSUER_ADDRESS)
+    except PdfError as exc:
+        raise ReportError(str(exc), code="render_failed") from exc
+
+
+def invoice_pdf_filename(document: documents.Document) -> str:
+    return f"greentier-invoice-{document.inputs['invoice']['period']}-{document.inputs['tenant']['slug']}.pdf"
 
 
 # --- finance (cross-tenant) ------------------------------------------------------------------------
