@@ -39,6 +39,8 @@ def main() -> None:
     setup()
     from billing.periods import Period
     from reports.models import ReportKind
+    from django.db.models import F
+
     from billing.models import Invoice, InvoiceLine
     from reports.services import finance_reports_generate, invoice_pdf, report_file_path, report_generate
     from tenants.scope import tenant_scope
@@ -63,6 +65,9 @@ def main() -> None:
         shutil.copyfile(source, args.out / name)
     shutil.rmtree(finance_dir)
     with tenant_scope(demo.tenant.id):
+        # Invoices record when they were made (the clock); date the demo's at their month's
+        # end so that the sample, like the others, is the same on every run.
+        Invoice.objects.update(created_at=F("period_end"))
         credited = InvoiceLine.objects.filter(kind="sla_credit").order_by("-invoice__period_start").first()
         invoice_id = credited.invoice_id if credited else Invoice.objects.order_by("-period_start").first().id
     (args.out / "invoice-sample.pdf").write_bytes(invoice_pdf(tenant=demo.tenant, invoice_id=invoice_id).pdf.content)
