@@ -37,11 +37,11 @@ def main() -> None:
     parser.add_argument("--dpi", type=int, default=80)
     args = parser.parse_args()
     setup()
-    from billing.periods import Period
-    from reports.models import ReportKind
     from django.db.models import F
 
     from billing.models import Invoice, InvoiceLine
+    from billing.periods import Period
+    from reports.models import ReportKind
     from reports.services import finance_reports_generate, invoice_pdf, report_file_path, report_generate
     from tenants.scope import tenant_scope
 
